@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "s4listen",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "s4listen", targets: ["s4listen"]),
+        .library(name: "S4Core", targets: ["S4Core"]),
+        .library(name: "S4Audio", targets: ["S4Audio"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.0"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (see Makefile `deps` for the apt packages).
+        .systemLibrary(name: "CFFTW3", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+
+        // The numerics core: S4 set-up, kernels, recurrence and the network. No files, devices or processes.
+        .target(
+            name: "S4Core",
+            dependencies: [
+                "CFFTW3", "COpenBLAS",
+                .product(name: "Numerics", package: "swift-numerics"),
+            ]
+        ),
+        // Audio sources: decoded float samples at the source's own rate.
+        .target(name: "S4Audio", dependencies: ["CSndFile"]),
+        // The command-line tool.
+        .executableTarget(
+            name: "s4listen",
+            dependencies: [
+                "S4Core", "S4Audio",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "S4CoreTests",
+            dependencies: [
+                "S4Core",
+                .product(name: "Numerics", package: "swift-numerics"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "S4AudioTests", dependencies: ["S4Audio", "CSndFile"]),
+        .testTarget(name: "CLITests", dependencies: ["S4Audio"]),
+    ]
+)

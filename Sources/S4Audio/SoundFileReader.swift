@@ -1,0 +1,74 @@
+import CSndFile
+
+/// Any file libsndfile reads (WAV, FLAC, OGG, AIFF, …), at its own rate, down-mixed to mono
+/// Float in [−1, 1] block by block: memory stays constant however long the file is.
+public final class SoundFileReader {
+    /// Rates outside this range are refused as absurd rather than fed to the model.
+    public static let supportedRates = 1000...384_000
+
+    public let source: String
+    public let sampleRate: Int
+    public let channelCount: Int
+    /// Frames as the header states (unreliable for pipes).
+    public let frameCount: Int
+    private let handle: OpaquePointer
+    private var interleaved: [Float] = []
+
+    public init(path: String) throws(AudioSourceError) {
+        source = path
+        var info = SF_INFO()
+        guard let handle = sf_open(path, Int32(SFM_READ), &info) else {
+            throw .cannotOpen(source: path, reason: String(cString: sf_strerror(nil)))
+        }
+        self.handle = handle
+        sampleRate = Int(info.samplerate)
+        channelCount = Int(info.channels)
+        frameCount = Int(info.frames)
+        guard Self.supportedRates.contains(sampleRate) else {
+            sf_close(handle)
+            throw .unsupportedRate(source: path, rate: sampleRate)
+        }
+        guard channelCount > 0 else {
+            sf_close(handle)
+            throw .cannotOpen(source: path, reason: "no channels")
+        }
+    }
+
+    deinit { sf_close(handle) }
+
+    /// Reads up to `maxFrames` frames, averaging the channels; returns how many were read (0 at the end).
+    public func read(into output: UnsafeMutableBufferPointer<Float>) -> Int {
+        let frames = output.count
+        if interleaved.count < frames * channelCount { interleaved = Array(repeating: 0, count: frames * channelCount) }
+        let got = interleaved.withUnsafeMutableBufferPointer { sf_readf_float(handle, $0.baseAddress, sf_count_t(frames)) }
+        let n = Int(max(got, 0)), c = channelCount
+        if c == 1 {
+            for i in 0..<n { output[i] = interleaved[i] }
+        } else {
+            let scale = 1 / Float(c)
+            for i in 0..<n {
+                var sum: Float = 0
+                for k in 0..<c { sum += interleaved[i * c + k] }
+                output[i] = sum * scale
+            }
+        }
+        return n
+    }
+
+    /// The whole file, down-mixed.
+    public func readAll() throws(AudioSourceError) -> [Float] {
+        var samples: [Float] = []
+        samples.reserveCapacity(max(frameCount, 0))
+        var block = [Float](repeating: 0, count: 8192)
+        while true {
+            let n = block.withUnsafeMutableBufferPointer { read(into: $0) }
+            if n == 0 { break }
+            samples += block[0..<n]
+        }
+        if sf_error(handle) != 0 {
+            throw .readFailed(source: source, reason: String(cString: sf_strerror(handle)))
+        }
+        guard !samples.isEmpty else { throw .noAudio(source: source) }
+        return samples
+    }
+}

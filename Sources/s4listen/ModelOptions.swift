@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import S4Core
+
+/// `--model PATH`, or the bundled default found without flags.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Model file (.safetensors). Default: $S4LISTEN_MODEL, then the bundled models/default.safetensors.")
+    var model: String?
+
+    /// Where the bundled default is looked for, in order.
+    static func defaultCandidates() -> [String] {
+        var candidates: [String] = []
+        if let fromEnvironment = ProcessInfo.processInfo.environment["S4LISTEN_MODEL"], !fromEnvironment.isEmpty {
+            candidates.append(fromEnvironment)
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        candidates.append(executable.appendingPathComponent("../share/s4listen/default.safetensors").standardized.path)
+        // A build tree: .build/<config>/s4listen → the package's models/.
+        candidates.append(executable.appendingPathComponent("../../models/default.safetensors").standardized.path)
+        candidates.append(executable.appendingPathComponent("../../../models/default.safetensors").standardized.path)
+        candidates.append(FileManager.default.currentDirectoryPath + "/models/default.safetensors")
+        return candidates
+    }
+
+    func resolvedPath() throws -> String {
+        if let model { return model }
+        let candidates = Self.defaultCandidates()
+        guard let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
+            throw ValidationError("no model given and no bundled default found (looked in: \(candidates.joined(separator: ", ")))")
+        }
+        return found
+    }
+
+    func load() throws -> (model: S4Model, path: String) {
+        let path = try resolvedPath()
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read model file \(path)")
+        }
+        do {
+            return (try S4Model(safetensors: [UInt8](data)), path)
+        } catch {
+            throw ValidationError("\(path): \(error)")
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Numerics
+import Testing
+@testable import S4Core
+
+/// The recurrent view against the dense step and against the convolution view (s4-reference.md §4, §7.2).
+@Suite struct RecurrenceTests {
+    /// The O(N) Woodbury step equals x ← Ā x + B̄ u with a dense bilinear Ā (Double, 1e-12).
+    @Test(arguments: [(8, 1, 0.01), (16, 2, 0.1), (8, 1, 1.0)])
+    func woodburyStepEqualsDenseStep(stateSize: Int, rank: Int, step: Double) {
+        let channel = randomChannel(stateSize: stateSize, rank: rank, step: step, seed: 21)
+        let discrete = channel.discretized(step: step)
+        let dense = DenseSystem(channel)
+        let (aBar, bBar) = dense.bilinear(step: step)
+        var rng = SeededGenerator(seed: 2)
+        var x = [Complex<Double>](repeating: .zero, count: channel.modeCount)
+        var full = [Complex<Double>](repeating: .zero, count: dense.n)
+        var worst = 0.0, scale = 0.0
+        for _ in 0..<200 {
+            let u = rng.normal()
+            let y = discrete.step(&x, input: u)
+            full = zip(dense.multiply(aBar, full), bBar).map { $0 + $1 * Complex(u) }
+            let reference = (0..<dense.n).reduce(Complex<Double>.zero) { $0 + dense.c[$1] * full[$1] }.real + channel.d * u
+            worst = max(worst, abs(y - reference))
+            scale = max(scale, abs(reference))
+        }
+        #expect(worst / scale < 1e-12)
+    }
+
+    /// The Float hot loop over a 16000-sample window against the Double recurrence. Tolerance
+    /// 3e-5 of max |y|: the bound s4-reference.md §7.2 measured for complex64 vs complex128.
+    @Test(arguments: [false, true])
+    func floatStepTracksDoubleStep(diagonal: Bool) {
+        let step = 0.004
+        let channel = randomChannel(stateSize: 64, diagonal: diagonal, method: diagonal ? .zoh : .bilinear, step: step, seed: 4)
+        let layer = DiscreteLayer(channels: [channel], stepScale: 1)
+        let discrete = channel.discretized(step: step)
+        var rng = SeededGenerator(seed: 8)
+        let input = (0..<16000).map { _ in Float(rng.normal()) }
+        var output = [Float](repeating: 0, count: input.count)
+        var state = [Float](repeating: 0, count: layer.stateStride)
+        var scratch = [Float](repeating: 0, count: layer.scratchCount)
+        input.withUnsafeBufferPointer { i in output.withUnsafeMutableBufferPointer { o in
+            state.withUnsafeMutableBufferPointer { s in scratch.withUnsafeMutableBufferPointer { w in
+                layer.run(channel: 0, state: s.baseAddress!, scratch: w.baseAddress!, input: i.baseAddress!,
+                          output: o.baseAddress!, stride: 1, count: input.count)
+            } }
+        } }
+        var x = [Complex<Double>](repeating: .zero, count: channel.modeCount)
+        let reference = input.map { discrete.step(&x, input: Double($0)) }
+        #expect(relativeError(output, reference) < 3e-5)
+    }
+
+    /// Recurrent mode equals convolution mode over a whole 16000-sample window for a random
+    /// 3-layer model. Both run in Float; they differ in summation order (FFT vs recurrence) through
+    /// three layers of LayerNorm, GELU and GLU, so the bound is 1e-3 of the logit scale (measured
+    /// ≈1e-5; see the commit note), far below the differences between classes.
+    @Test(arguments: [ModelMetadata.Kernel.dplr, .diag])
+    func recurrentEqualsConvolution(kernel: ModelMetadata.Kernel) {
+        var configuration = RandomModelConfiguration()
+        configuration.width = 16
+        configuration.layerCount = 3
+        configuration.stateSize = 16
+        configuration.kernel = kernel
+        configuration.discretization = kernel == .dplr ? .bilinear : .zoh
+        let model = S4Model.random(configuration)
+        var rng = SeededGenerator(seed: 12)
+        let window: [Float] = (0..<16000).map { i in
+            let tone: Double = 0.3 * sin(Double(i) * 0.05)
+            return Float(tone + 0.05 * rng.normal())
+        }
+        let recurrent = RecurrentNetwork(model: model, sampleRate: 16000)
+        let state = recurrent.makeState(chunkCapacity: 160)
+        recurrent.process(window, state: state)
+        let convolution = ConvolutionNetwork(model: model, sampleRate: 16000)
+        let reference = convolution.logits(window).map(Double.init)
+        #expect(relativeError(recurrent.logits(state), reference) < 1e-3)
+    }
+
+    /// Chunked recurrence equals per-sample recurrence: the SSM states are carried bit for bit;
+    /// only BLAS may sum the position-wise products in another order, so logits agree to 1e-5.
+    @Test(arguments: [7, 64, 160])
+    func chunkingDoesNotChangeTheOutput(chunk: Int) {
+        var configuration = RandomModelConfiguration()
+        configuration.width = 8
+        configuration.layerCount = 2
+        configuration.stateSize = 16
+        let model = S4Model.random(configuration)
+        let network = RecurrentNetwork(model: model, sampleRate: 16000)
+        var rng = SeededGenerator(seed: 3)
+        let signal = (0..<4000).map { _ in Float(0.2 * rng.normal()) }
+        let perSample = network.makeState(chunkCapacity: 1)
+        network.process(signal, state: perSample)
+        let chunked = network.makeState(chunkCapacity: chunk)
+        // Feed in uneven pieces as well, so chunk boundaries fall anywhere.
+        var offset = 0, piece = 1
+        while offset < signal.count {
+            let n = min(piece, signal.count - offset)
+            network.process(Array(signal[offset..<(offset + n)]), state: chunked)
+            offset += n
+            piece = piece * 3 % 997 + 1
+        }
+        #expect(chunked.sampleCount == perSample.sampleCount)
+        let reference = network.logits(perSample).map(Double.init)
+        #expect(relativeError(network.logits(chunked), reference) < 1e-5)
+    }
+
+    /// reset() returns to the zero state: a window after a reset gives the same logits as in a new state.
+    @Test func resetStartsAFreshWindow() {
+        let model = S4Model.random(RandomModelConfiguration())
+        let network = RecurrentNetwork(model: model, sampleRate: 16000)
+        let state = network.makeState()
+        var rng = SeededGenerator(seed: 1)
+        network.process((0..<3000).map { _ in Float(rng.normal()) }, state: state)
+        let window = (0..<2000).map { _ in Float(rng.normal()) }
+        state.reset()
+        network.process(window, state: state)
+        let fresh = network.makeState()
+        network.process(window, state: fresh)
+        #expect(network.logits(state) == network.logits(fresh))
+    }
+}
