@@ -1,5 +1,18 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+/// Release builds of the numerics core target AVX2 + FMA (x86-64 from 2013 on: Haswell, Zen), where
+/// the 8-lane recurrence runs about three times faster than at the SSE2 baseline. Set
+/// S4LISTEN_PORTABLE=1 when building for older processors.
+let coreSettings: [SwiftSetting] = {
+    #if arch(x86_64)
+    if ProcessInfo.processInfo.environment["S4LISTEN_PORTABLE"] == nil {
+        return [.unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .release))]
+    }
+    #endif
+    return []
+}()
 
 let package = Package(
     name: "s4listen",
@@ -26,7 +39,8 @@ let package = Package(
             dependencies: [
                 "CFFTW3", "COpenBLAS",
                 .product(name: "Numerics", package: "swift-numerics"),
-            ]
+            ],
+            swiftSettings: coreSettings
         ),
         // Audio sources: decoded float samples at the source's own rate.
         .target(name: "S4Audio", dependencies: ["CSndFile"]),
@@ -48,6 +62,6 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "S4AudioTests", dependencies: ["S4Audio", "CSndFile"]),
-        .testTarget(name: "CLITests", dependencies: ["S4Audio"]),
+        .testTarget(name: "CLITests", dependencies: ["s4listen"]),
     ]
 )

@@ -26,7 +26,7 @@ struct ModelOptions: ParsableArguments {
         if let model { return model }
         let candidates = Self.defaultCandidates()
         guard let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
-            throw ValidationError("no model given and no bundled default found (looked in: \(candidates.joined(separator: ", ")))")
+            throw CommandFailure("no model given and no bundled default found (looked in: \(candidates.joined(separator: ", ")))")
         }
         return found
     }
@@ -34,12 +34,18 @@ struct ModelOptions: ParsableArguments {
     func load() throws -> (model: S4Model, path: String) {
         let path = try resolvedPath()
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read model file \(path)")
+            throw CommandFailure("cannot read model file \(path)")
         }
         do {
             return (try S4Model(safetensors: [UInt8](data)), path)
         } catch {
-            throw ValidationError("\(path): \(error)")
+            throw CommandFailure("\(path): \(error)")
         }
     }
+}
+
+/// A run-time failure: ArgumentParser prints the message (without the usage text) and exits 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

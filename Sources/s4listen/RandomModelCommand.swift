@@ -23,7 +23,7 @@ struct RandomModelCommand: ParsableCommand {
     func run() throws {
         let model = S4Model.random(try Self.configuration(size: size, kernel: kernel, seed: seed))
         guard FileManager.default.createFile(atPath: output, contents: Data(model.safetensors())) else {
-            throw ValidationError("cannot write \(output)")
+            throw CommandFailure("cannot write \(output)")
         }
     }
 

@@ -38,11 +38,11 @@ import Testing
         var rng = SeededGenerator(seed: 8)
         let input = (0..<16000).map { _ in Float(rng.normal()) }
         var output = [Float](repeating: 0, count: input.count)
-        var state = [Float](repeating: 0, count: layer.stateStride)
-        var scratch = [Float](repeating: 0, count: layer.scratchCount)
+        var state = [DiscreteLayer.Lanes](repeating: .zero, count: layer.stateStride)
+        var scratch = [DiscreteLayer.Lanes](repeating: .zero, count: layer.scratchCount)
         input.withUnsafeBufferPointer { i in output.withUnsafeMutableBufferPointer { o in
             state.withUnsafeMutableBufferPointer { s in scratch.withUnsafeMutableBufferPointer { w in
-                layer.run(channel: 0, state: s.baseAddress!, scratch: w.baseAddress!, input: i.baseAddress!,
+                layer.run(block: 0, state: s.baseAddress!, scratch: w.baseAddress!, input: i.baseAddress!,
                           output: o.baseAddress!, stride: 1, count: input.count)
             } }
         } }

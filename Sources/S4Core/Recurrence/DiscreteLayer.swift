@@ -1,50 +1,70 @@
-/// The H channels of one layer discretised at one Δ scale, as packed Float constants for the
+import Numerics
+
+/// The H channels of one layer discretised at one Δ scale, as Float constants laid out for the
 /// per-sample loop. Set-up (Woodbury constants, B̄) is done in Double by `DiscreteChannel`; only
 /// the hot loop runs in Float.
 ///
-/// Per channel, M floats each: DPLR `E_re E_im D_re D_im B̄_re B̄_im 2C_re 2C_im`, then per rank
-/// `P_re P_im 2R̃_re 2R̃_im`; diagonal `Ā_re Ā_im B̄_re B̄_im 2C_re 2C_im`.
+/// Channels are grouped in blocks of eight, one channel per SIMD lane, so every operation of the
+/// step is lane-wise (no horizontal sums) and a block reads its inputs from, and writes its outputs
+/// to, eight adjacent floats of a [T × H] row. Per block, M lanes each: DPLR `E_re E_im D_re D_im
+/// B̄_re B̄_im 2C_re 2C_im`, then per rank `P_re P_im 2R̃_re 2R̃_im`; diagonal `Ā_re Ā_im B̄_re B̄_im
+/// 2C_re 2C_im`. Lanes past H hold zeros.
 struct DiscreteLayer: Sendable {
+    typealias Lanes = SIMD8<Float>
+    static let laneCount = 8
+
+    let width: Int
     let modes: Int
     let rank: Int
     let isLowRank: Bool
-    let channelStride: Int
-    let constants: [Float]
-    /// D, per channel.
-    let skip: [Float]
+    let blockCount: Int
+    /// Lanes of constants per block.
+    let blockStride: Int
+    let constants: [Lanes]
+    /// D, per block.
+    let skip: [Lanes]
 
     init(channels: [SSMChannel], stepScale: Double) {
         let first = channels[0]
+        width = channels.count
         modes = first.modeCount
         rank = first.p.count
         isLowRank = first.isLowRank
-        channelStride = (isLowRank ? 8 + 4 * rank : 6) * modes
-        var constants: [Float] = []
-        constants.reserveCapacity(channelStride * channels.count)
-        for channel in channels {
+        blockCount = (width + Self.laneCount - 1) / Self.laneCount
+        let fields = isLowRank ? 8 + 4 * rank : 6
+        blockStride = fields * modes
+        var constants = [Lanes](repeating: .zero, count: blockStride * blockCount)
+        var skip = [Lanes](repeating: .zero, count: blockCount)
+        for (h, channel) in channels.enumerated() {
+            let block = h / Self.laneCount, lane = h % Self.laneCount
             let discrete = channel.discretized(step: channel.step * stepScale)
             let twoC = discrete.c.map { 2 * $0 }
+            var columns: [[Double]] = []
+            func add(_ values: [Complex<Double>], scale: Double = 1) {
+                columns.append(values.map { scale * $0.real })
+                columns.append(values.map { scale * $0.imaginary })
+            }
             switch discrete.transition {
             case .lowRank(let woodbury):
-                for values in [woodbury.e, woodbury.dInverse, discrete.bBar, twoC] {
-                    constants += values.map { Float($0.real) } + values.map { Float($0.imaginary) }
-                }
-                for (p, r) in zip(woodbury.p, woodbury.rTilde) {
-                    constants += p.map { Float($0.real) } + p.map { Float($0.imaginary) }
-                    constants += r.map { Float(2 * $0.real) } + r.map { Float(2 * $0.imaginary) }
-                }
+                add(woodbury.e); add(woodbury.dInverse); add(discrete.bBar); add(twoC)
+                for (p, r) in zip(woodbury.p, woodbury.rTilde) { add(p); add(r, scale: 2) }
             case .diagonal(let a):
-                for values in [a, discrete.bBar, twoC] {
-                    constants += values.map { Float($0.real) } + values.map { Float($0.imaginary) }
+                add(a); add(discrete.bBar); add(twoC)
+            }
+            for (f, column) in columns.enumerated() {
+                for (m, value) in column.enumerated() {
+                    constants[block * blockStride + f * modes + m][lane] = Float(value)
                 }
             }
+            skip[block][lane] = Float(channel.d)
         }
         self.constants = constants
-        skip = channels.map { Float($0.d) }
+        self.skip = skip
     }
 
-    /// Floats of recurrent state per channel: M complex values, real parts then imaginary parts.
+    /// Lanes of recurrent state per block: M complex values, real parts then imaginary parts.
     var stateStride: Int { 2 * modes }
-    /// Floats of scratch space the step needs.
+    /// Lanes of scratch space the step needs.
     var scratchCount: Int { 2 * modes + rank }
 }
+

@@ -37,9 +37,10 @@ public struct RecurrentNetwork: Sendable {
         model.forward(samples, rows: rows, buffers: state.buffers, ssm: { i, input, output in
             let layer = layers[i]
             let stateBase = state.ssmStates[i]
-            for channel in 0..<h {
-                layer.run(channel: channel, state: stateBase + channel &* layer.stateStride, scratch: state.scratch,
-                          input: input + channel, output: output + channel, stride: h, count: rows)
+            for block in 0..<layer.blockCount {
+                let firstChannel = block &* DiscreteLayer.laneCount
+                layer.run(block: block, state: stateBase + block &* layer.stateStride, scratch: state.scratch,
+                          input: input + firstChannel, output: output + firstChannel, stride: h, count: rows)
             }
         })
         state.accumulate(rows: rows)

@@ -2,10 +2,10 @@
 /// layer, the running sum for mean pooling, and fixed scratch buffers. Its memory is fixed at
 /// creation and does not grow with the stream. Not thread-safe: one stream, one state.
 public final class RecurrentState {
-    /// Per layer: H channels × 2M floats.
-    let ssmStates: [UnsafeMutablePointer<Float>]
+    /// Per layer: blocks of eight channels × 2M lanes.
+    let ssmStates: [UnsafeMutablePointer<DiscreteLayer.Lanes>]
     private let stateSizes: [Int]
-    let scratch: UnsafeMutablePointer<Float>
+    let scratch: UnsafeMutablePointer<DiscreteLayer.Lanes>
     let buffers: NetworkBuffers
     private var pool: MeanPool
     /// Samples seen since the last reset.
@@ -13,7 +13,7 @@ public final class RecurrentState {
 
     init(layers: [DiscreteLayer], width: Int, chunkCapacity: Int) {
         precondition(chunkCapacity > 0)
-        stateSizes = layers.map { $0.stateStride * width }
+        stateSizes = layers.map { $0.stateStride * $0.blockCount }
         ssmStates = stateSizes.map { .allocate(capacity: $0) }
         scratch = .allocate(capacity: max(1, layers.map(\.scratchCount).max() ?? 1))
         buffers = NetworkBuffers(capacity: chunkCapacity, width: width)
@@ -28,7 +28,7 @@ public final class RecurrentState {
 
     /// Back to the zero state the model was trained from (start of a window).
     public func reset() {
-        for (pointer, size) in zip(ssmStates, stateSizes) { pointer.initialize(repeating: 0, count: size) }
+        for (pointer, size) in zip(ssmStates, stateSizes) { pointer.initialize(repeating: .zero, count: size) }
         pool.reset()
     }
 
