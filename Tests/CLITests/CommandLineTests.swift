@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+/// The `s4listen` executable as a user runs it: JSON lines on standard output, messages on
+/// standard error, exit status.
+@Suite struct CommandLineTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let binary = packageRoot.appendingPathComponent(".build/debug/s4listen").path
+    static let samples = ["yes", "stop"].map { packageRoot.appendingPathComponent("samples/\($0).flac").path }
+    static let directory: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("s4listen-cli-\(getpid())")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var lines: [[String: Any]] {
+            stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        }
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// A small untrained model written by the CLI itself.
+    static let model: String = {
+        let path = directory.appendingPathComponent("tiny.safetensors").path
+        _ = try! run(["random-model", "--size", "2x8x8", path])
+        return path
+    }()
+
+    @Test func classifyPrintsOneJSONLinePerFile() throws {
+        let result = try Self.run(["classify", "--model", Self.model] + Self.samples)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.lines
+        #expect(lines.count == 2)
+        for (line, file) in zip(lines, Self.samples) {
+            #expect(line["file"] as? String == file)
+            let scores = try #require(line["scores"] as? [String: Double])
+            #expect(scores.count == 12)
+            #expect(abs(scores.values.reduce(0, +) - 1) < 1e-4)
+            let label = try #require(line["label"] as? String)
+            #expect(line["score"] as? Double == scores[label])
+            #expect(line["sample_rate"] as? Int == 16000)
+        }
+        #expect(result.stderr.contains("untrained"))
+    }
+
+    @Test func bothModesAgree() throws {
+        let recurrent = try Self.run(["classify", "--model", Self.model, "--mode", "recurrent", Self.samples[0]]).lines[0]
+        let convolution = try Self.run(["classify", "--model", Self.model, "--mode", "convolution", Self.samples[0]]).lines[0]
+        #expect(recurrent["label"] as? String == convolution["label"] as? String)
+        let a = recurrent["scores"] as! [String: Double], b = convolution["scores"] as! [String: Double]
+        #expect(a.keys.allSatisfy { abs(a[$0]! - b[$0]!) < 1e-4 })
+    }
+
+    @Test func aBadFileDoesNotStopTheBatch() throws {
+        let bad = Self.directory.appendingPathComponent("bad.wav").path
+        try "RIFF not really".write(toFile: bad, atomically: true, encoding: .utf8)
+        let result = try Self.run(["classify", "--model", Self.model, Self.samples[0], bad, Self.samples[1]])
+        #expect(result.status == 1)
+        let lines = result.lines
+        #expect(lines.count == 3)
+        #expect(lines[0]["label"] != nil && lines[2]["label"] != nil)
+        #expect((lines[1]["error"] as? String)?.hasPrefix("\(bad): cannot read audio") == true)
+        #expect(result.stderr.contains(bad))
+    }
+
+    @Test func aBadModelIsRefusedClearly() throws {
+        let bad = Self.directory.appendingPathComponent("bad.safetensors").path
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: Self.model))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: bad))
+        let result = try Self.run(["classify", "--model", bad, Self.samples[0]])
+        #expect(result.status != 0)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("\(bad): model file is truncated"))
+    }
+
+    @Test func infoDescribesTheModel() throws {
+        let result = try Self.run(["info", Self.model])
+        #expect(result.status == 0)
+        let line = try #require(result.lines.first)
+        #expect(line["d_model"] as? Int == 8)
+        #expect(line["n_layers"] as? Int == 2)
+        #expect(line["untrained"] as? Bool == true)
+        #expect((line["metadata"] as? [String: Any])?["kernel"] as? String == "dplr")
+    }
+
+    /// The bundled default is found without flags, whatever the working directory.
+    @Test func bundledDefaultModelIsFound() throws {
+        let result = try Self.run(["info"], environment: ["S4LISTEN_MODEL": ""])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect((result.lines.first?["file"] as? String)?.hasSuffix("models/default.safetensors") == true)
+    }
+
+    @Test func benchReportsEveryMode() throws {
+        let result = try Self.run(["bench", "--model", Self.model, "--seconds", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let line = try #require(result.lines.first)
+        for mode in ["per_sample", "chunked", "convolution"] {
+            let figures = try #require(line[mode] as? [String: Double], "\(mode)")
+            #expect(figures["seconds_per_audio_second"]! > 0)
+            #expect(figures["gflops"]! > 0)
+        }
+    }
+}
