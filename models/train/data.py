@@ -1,0 +1,208 @@
+"""Speech Commands loading, speaker-disjoint validation split, augmentation, resampling.
+
+Layout (shared/data/speech-commands): <split>/manifest.csv with columns path,label,speaker
+(path relative to <split>/, speaker empty for _silence_), 16 kHz mono FLAC, and
+_background_noise_/*.flac. Audio is read as float in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from model import SPEECH_COMMANDS_LABELS
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class Item:
+    path: str       # absolute
+    label: str
+    speaker: str    # "" for _silence_
+
+
+def read_manifest(split_dir: str) -> list[Item]:
+    with open(os.path.join(split_dir, "manifest.csv"), newline="") as f:
+        return [Item(os.path.join(split_dir, r["path"]), r["label"], r.get("speaker") or "")
+                for r in csv.DictReader(f)]
+
+
+def _unit_hash(key: str, seed: int) -> float:
+    h = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(h[:8], "little") / 2.0 ** 64
+
+
+def split_by_speaker(items: list[Item], val_fraction: float = 0.1, seed: int = 0):
+    """Speaker-disjoint train/validation split (deterministic, by hashed speaker id).
+    Clips without a speaker (_silence_) are assigned by their own path."""
+    train, val = [], []
+    for it in items:
+        key = it.speaker or ("path:" + os.path.basename(it.path))
+        (val if _unit_hash(key, seed) < val_fraction else train).append(it)
+    return train, val
+
+
+def subsample(items: list[Item], n: int, seed: int = 0) -> list[Item]:
+    """A deterministic random subset of n items (for tiny runs)."""
+    if n <= 0 or n >= len(items):
+        return items
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(items), n, replace=False))
+    return [items[i] for i in idx]
+
+
+def load_audio(path: str, expected_rate: int = SAMPLE_RATE) -> np.ndarray:
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    if sr != expected_rate:
+        raise ValueError(f"{path}: sample rate {sr}, expected {expected_rate}")
+    return x.mean(axis=1)
+
+
+def fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """Zero-pad at the end (or crop centrally) to exactly n samples."""
+    if len(x) >= n:
+        s = (len(x) - n) // 2
+        return x[s:s + n]
+    return np.pad(x, (0, n - len(x)))
+
+
+def load_clips(items: list[Item], labels=SPEECH_COMMANDS_LABELS, clip_samples: int = SAMPLE_RATE):
+    """All clips in memory: x [n, clip_samples] float32, y [n] int64."""
+    index = {l: i for i, l in enumerate(labels)}
+    x = np.zeros((len(items), clip_samples), dtype=np.float32)
+    y = np.zeros(len(items), dtype=np.int64)
+    for i, it in enumerate(items):
+        x[i] = fit_length(load_audio(it.path), clip_samples)
+        y[i] = index[it.label]
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def load_noise(root: str) -> list[torch.Tensor]:
+    d = os.path.join(root, "_background_noise_")
+    if not os.path.isdir(d):
+        return []
+    return [torch.from_numpy(load_audio(os.path.join(d, f)))
+            for f in sorted(os.listdir(d)) if f.endswith((".flac", ".wav"))]
+
+
+# ---------------------------------------------------------------------------
+# Resampling (band-limited, FFT based, batched)
+# ---------------------------------------------------------------------------
+
+def resample(x: torch.Tensor, f_from: int, f_to: int) -> torch.Tensor:
+    """Resample the last axis from f_from to f_to Hz (integers) by ideal FFT band-limiting.
+
+    The FFT length Lp >= L + L/8 (zero padding keeps the circular wrap-around out of
+    the clip) is a multiple of f_from / gcd(f_from, f_to), so Lp * f_to / f_from is an
+    integer and the time axis is not stretched."""
+    if f_from == f_to:
+        return x
+    L = x.shape[-1]
+    n_out = int(round(L * f_to / f_from))
+    q = f_from // math.gcd(f_from, f_to)
+    Lp = -(-(L + max(L // 8, 64)) // q) * q
+    n_out_p = Lp * f_to // f_from
+    X = torch.fft.rfft(x, n=Lp)
+    J = n_out_p // 2 + 1
+    keep = min(J, X.shape[-1])
+    Y = torch.zeros(*X.shape[:-1], J, dtype=X.dtype, device=X.device)
+    Y[..., :keep] = X[..., :keep]
+    if n_out_p < Lp and n_out_p % 2 == 0:
+        Y.imag[..., -1] = 0  # the new Nyquist bin of a real signal is real
+    y = torch.fft.irfft(Y, n=n_out_p) * (n_out_p / Lp)
+    return y[..., :n_out].contiguous()
+
+
+# ---------------------------------------------------------------------------
+# Augmentation (on batches, on the training device)
+# ---------------------------------------------------------------------------
+
+@dataclass
+class AugmentConfig:
+    shift_ms: float = 100.0       # uniform time shift in [-shift, shift], zero fill
+    gain_db: float = 6.0          # uniform gain in [-gain, gain] dB
+    noise_prob: float = 0.8       # probability of adding background noise
+    snr_min: float = 0.0          # SNR (dB) relative to the clip's RMS
+    snr_max: float = 20.0
+    silence_noise_max: float = 0.1  # peak-ish noise RMS for _silence_ clips
+    multirate_prob: float = 0.5   # probability that a batch is resampled
+    min_rate: int = 8000
+    max_rate: int = 48000
+
+
+class Augmenter:
+    def __init__(self, cfg: AugmentConfig, noise: list[torch.Tensor], silence_index: int | None,
+                 device, generator: torch.Generator | None = None):
+        self.cfg = cfg
+        self.noise = [n.to(device) for n in noise if len(n) > SAMPLE_RATE]
+        self.silence_index = silence_index
+        self.device = device
+        self.g = generator
+
+    def _rand(self, *shape):
+        return torch.rand(*shape, generator=self.g).to(self.device)
+
+    def shift(self, x):
+        B, L = x.shape
+        s = int(self.cfg.shift_ms * SAMPLE_RATE / 1000)
+        if s <= 0:
+            return x
+        sh = torch.randint(-s, s + 1, (B, 1), generator=self.g).to(self.device)
+        idx = torch.arange(L, device=self.device)[None, :] - sh
+        valid = (idx >= 0) & (idx < L)
+        return torch.gather(x, 1, idx.clamp(0, L - 1)) * valid
+
+    def gain(self, x):
+        g = self.cfg.gain_db
+        if g <= 0:
+            return x
+        db = (2 * self._rand(x.shape[0], 1) - 1) * g
+        return x * 10 ** (db / 20)
+
+    def add_noise(self, x, y):
+        if not self.noise or self.cfg.noise_prob <= 0:
+            return x
+        B, L = x.shape
+        segs = []
+        for _ in range(B):
+            k = int(torch.randint(len(self.noise), (1,), generator=self.g))
+            n = self.noise[k]
+            o = int(torch.randint(len(n) - L + 1, (1,), generator=self.g))
+            seg = n[o:o + L]
+            segs.append(seg / seg.pow(2).mean().sqrt().clamp_min(1e-6))
+        noise = torch.stack(segs)                                     # unit RMS
+        rms = x.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-3)
+        snr = self.cfg.snr_min + (self.cfg.snr_max - self.cfg.snr_min) * self._rand(B, 1)
+        level = rms / 10 ** (snr / 20)
+        if self.silence_index is not None:
+            sil = (y == self.silence_index)[:, None]
+            level = torch.where(sil, self.cfg.silence_noise_max * self._rand(B, 1), level)
+        on = self._rand(B, 1) < self.cfg.noise_prob
+        return x + noise * level * on
+
+    def pick_rate(self) -> int:
+        c = self.cfg
+        if self._rand(1).item() >= c.multirate_prob:
+            return SAMPLE_RATE
+        lo, hi = math.log(c.min_rate), math.log(c.max_rate)
+        return int(round(math.exp(lo + (hi - lo) * self._rand(1).item())))
+
+    def __call__(self, x, y):
+        """x [B, 16000] at 16 kHz -> (augmented x at f_in, f_in)."""
+        x = self.add_noise(self.gain(self.shift(x)), y).clamp(-1, 1)
+        f_in = self.pick_rate()
+        return resample(x, SAMPLE_RATE, f_in), f_in
+
+
+def input_stats(x: torch.Tensor) -> tuple[float, float]:
+    """Scalar mean and std over all training samples (float64 accumulation)."""
+    x = x.to(torch.float64)
+    return float(x.mean()), float(x.std())

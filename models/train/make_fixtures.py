@@ -1,0 +1,162 @@
+"""Generate the Swift engine's test fixtures (deterministic).
+
+    python make_fixtures.py [--out ../../Tests/S4CoreTests/Fixtures]
+
+For each tiny model it writes `<name>.safetensors` (the model file) and
+`<name>.reference.safetensors` (float64 tensors computed by this code in float64
+convolution mode from the float32 weights stored in the model file):
+
+    input_16000 [4000], input_8000 [2000]   the same band-limited signal at 16/8 kHz
+    rate_R.encoder [L, H]                   after the encoder (R = 16000, 8000)
+    rate_R.layers.i [L, H]                  residual stream after block i
+    rate_R.final_norm [L, H]
+    rate_R.logits [K]
+    rate_R.kernel.i [H, L]                  SSM kernel Kbar of layer i at that rate (no D)
+
+rate = sample_rate / R (1 at 16 kHz, 2 at 8 kHz). Before writing, the
+recurrent (step) mode is checked against the convolution mode (~1e-10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+import numpy as np
+import torch
+from safetensors.numpy import save_file
+
+from export import export_model, load_model
+from model import ModelConfig, S4Model
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUT = os.path.normpath(os.path.join(HERE, "..", "..", "Tests", "S4CoreTests", "Fixtures"))
+SEED = 20240521
+RATES = (16000, 8000)
+STEP_TOL = 1e-10
+
+
+def test_signal(t: np.ndarray) -> np.ndarray:
+    """A fixed band-limited continuous-time signal (all content below 3 kHz), |x| < 1.
+
+    Four tones plus 'filtered noise' made of 48 low-amplitude tones with random
+    frequencies in [60, 2900] Hz, under a slow raised-cosine envelope. Defined in
+    continuous time, so every sampling rate sees the same signal.
+    """
+    rng = np.random.default_rng(12345)
+    x = (0.30 * np.sin(2 * np.pi * 220.0 * t + 0.3)
+         + 0.20 * np.sin(2 * np.pi * 587.0 * t + 1.1)
+         + 0.15 * np.sin(2 * np.pi * 1250.0 * t + 2.0)
+         + 0.10 * np.sin(2 * np.pi * 2700.0 * t + 0.7))
+    f = rng.uniform(60.0, 2900.0, 48)
+    ph = rng.uniform(0, 2 * np.pi, 48)
+    a = rng.uniform(0.005, 0.02, 48)
+    x = x + (a[:, None] * np.sin(2 * np.pi * f[:, None] * t[None, :] + ph[:, None])).sum(0)
+    env = 0.6 + 0.4 * np.cos(2 * np.pi * 3.0 * t)          # 3 Hz amplitude modulation
+    return 0.9 * x * env
+
+
+def tiny_config(kind: str) -> ModelConfig:
+    common = dict(d_model=4, d_state=8, n_layers=2, sample_rate=16000, clip_seconds=0.25,
+                  labels=["alpha", "beta", "gamma"], input_mean=0.01, input_std=0.2)
+    if kind == "dplr":
+        return ModelConfig(kernel="dplr", discretization="bilinear", rank=1, init="legs",
+                           norm="layer", output="glu", **common)
+    return ModelConfig(kernel="diag", discretization="zoh", init="lin", norm="batch",
+                       output="linear", **common)
+
+
+@torch.no_grad()
+def randomise(model: S4Model, g: torch.Generator):
+    """Realistic random weights: perturbed inits, random C/D, spread log_dt, random norms."""
+    def rn(t, s=1.0):
+        return s * torch.randn(t.shape, generator=g, dtype=t.dtype)
+
+    H = model.cfg.d_model
+    for blk in model.layers:
+        s = blk.ssm
+        s.log_neg_lambda_re.add_(rn(s.log_neg_lambda_re, 0.3))
+        s.lambda_im.mul_(1 + rn(s.lambda_im, 0.1))
+        s.b_re.add_(rn(s.b_re, 0.1))
+        s.b_im.add_(rn(s.b_im, 0.1))
+        if hasattr(s, "p_re"):
+            s.p_re.add_(rn(s.p_re, 0.1) * s.p_re.abs())
+            s.p_im.add_(rn(s.p_im, 0.1) * s.p_im.abs() + rn(s.p_im, 0.02))
+        s.c_re.copy_(rn(s.c_re, math.sqrt(0.5)))
+        s.c_im.copy_(rn(s.c_im, math.sqrt(0.5)))
+        s.d.copy_(rn(s.d))
+        perm = torch.randperm(H, generator=g)
+        lo, hi = math.log(0.001), math.log(0.1)
+        s.log_dt.copy_(torch.linspace(lo, hi, H, dtype=s.log_dt.dtype)[perm])
+    norms = [blk.norm for blk in model.layers] + [model.final_norm]
+    for n in norms:
+        n.weight.copy_(1 + rn(n.weight, 0.2))
+        n.bias.copy_(rn(n.bias, 0.1))
+        if isinstance(n, torch.nn.BatchNorm1d):
+            n.running_mean.copy_(rn(n.running_mean, 0.3))
+            n.running_var.copy_(0.5 + 1.5 * torch.rand(H, generator=g, dtype=n.running_var.dtype))
+
+
+@torch.no_grad()
+def reference(model: S4Model) -> dict:
+    sr = model.cfg.sample_rate
+    out = {}
+    for R in RATES:
+        n = int(round(model.cfg.clip_seconds * R))
+        x = test_signal(np.arange(n) / R)
+        assert np.abs(x).max() < 1
+        out[f"input_{R}"] = x
+    for R in RATES:
+        rate = sr / R
+        x = torch.from_numpy(out[f"input_{R}"])[None]
+        logits, feats = model(x, rate=rate, return_features=True)
+        logits_s, feats_s = model(x, rate=rate, recurrent=True, return_features=True)
+        err = max([(feats[k] - feats_s[k]).abs().max().item() for k in feats]
+                  + [(logits - logits_s).abs().max().item()])
+        print(f"  rate {R}: step vs convolution max |diff| = {err:.2e}")
+        if err > STEP_TOL:
+            raise SystemExit(f"step mode disagrees with convolution mode: {err}")
+        for k, v in feats.items():
+            out[f"rate_{R}.{k}"] = v[0].numpy()
+        out[f"rate_{R}.logits"] = logits[0].numpy()
+        for i, K in enumerate(model.kernels(x.shape[-1], rate)):
+            out[f"rate_{R}.kernel.{i}"] = K.numpy()
+    return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+def make(name: str, kind: str, out_dir: str, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = S4Model(tiny_config(kind), seed=seed).to(torch.float64)
+    randomise(model, g)
+    model.eval()
+    path = os.path.join(out_dir, f"{name}.safetensors")
+    export_model(model, path, trained_on={"fixture": "random weights", "generator": "make_fixtures.py",
+                                          "seed": seed},
+                 metrics={})
+    # Reference outputs come from the float32 weights exactly as stored, in float64.
+    m64, meta = load_model(path, torch.float64)
+    ref = reference(m64)
+    ref_path = os.path.join(out_dir, f"{name}.reference.safetensors")
+    save_file(ref, ref_path, metadata={"reference": json.dumps({
+                  "model": f"{name}.safetensors", "dtype": "float64", "mode": "convolution",
+                  "rates": list(RATES), "rate": "sample_rate / R"})})  # one key: byte-stable
+    print(f"  wrote {path} ({os.path.getsize(path)} B), {ref_path} ({os.path.getsize(ref_path)} B)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--seed", type=int, default=SEED)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    torch.set_num_threads(1)
+    for name, kind, off in (("tiny_dplr", "dplr", 0), ("tiny_diag", "diag", 1)):
+        print(name)
+        make(name, kind, a.out, a.seed + off)
+
+
+if __name__ == "__main__":
+    main()

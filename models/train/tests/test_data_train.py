@@ -1,0 +1,93 @@
+"""Data pipeline and an end-to-end tiny training run on a synthetic dataset."""
+
+import csv
+import os
+
+import numpy as np
+import soundfile as sf
+import torch
+
+import data as D
+import train
+from export import load_model, read_metadata
+from model import SPEECH_COMMANDS_LABELS
+
+
+def test_resample_band_limited_sine():
+    t16 = np.arange(16000) / 16000
+    x = torch.from_numpy(np.sin(2 * np.pi * 440 * t16))[None]
+    for f in (8000, 11025, 44100, 48000):
+        y = D.resample(x, 16000, f)[0].numpy()
+        assert len(y) == f
+        t = np.arange(f) / f
+        mid = slice(f // 10, -f // 10)
+        assert np.abs(y[mid] - np.sin(2 * np.pi * 440 * t)[mid]).max() < 2e-3, f
+    # content above the new Nyquist is removed
+    z = torch.from_numpy(np.sin(2 * np.pi * 6000 * t16))[None]
+    assert D.resample(z, 16000, 8000).abs()[0, 1000:-1000].max() < 2e-2
+
+
+def test_split_is_speaker_disjoint():
+    items = [D.Item(f"/x/{i}.flac", "yes", f"spk{i % 37}") for i in range(500)]
+    items += [D.Item(f"/x/s{i}.flac", "_silence_", "") for i in range(50)]
+    tr, va = D.split_by_speaker(items, 0.2, seed=1)
+    assert len(tr) + len(va) == len(items) and va and tr
+    assert not ({i.speaker for i in tr if i.speaker} & {i.speaker for i in va if i.speaker})
+    assert any(i.label == "_silence_" for i in va)
+
+
+def test_augmenter_shapes_and_rate():
+    g = torch.Generator().manual_seed(0)
+    noise = [torch.randn(40000) * 0.1]
+    cfg = D.AugmentConfig(multirate_prob=1.0)
+    aug = D.Augmenter(cfg, noise, 11, "cpu", g)
+    x = torch.randn(4, 16000) * 0.1
+    y = torch.tensor([0, 1, 11, 3])
+    for _ in range(5):
+        xa, f = aug(x, y)
+        assert 8000 <= f <= 48000 and xa.shape == (4, int(round(16000 * f / 16000)))
+        assert xa.abs().max() <= 1.0
+
+
+def _make_dataset(root):
+    rng = np.random.default_rng(0)
+    for split in ("train",):
+        rows = []
+        for li, label in enumerate(SPEECH_COMMANDS_LABELS):
+            d = os.path.join(root, split, label)
+            os.makedirs(d)
+            for k in range(4):
+                t = np.arange(rng.integers(12000, 16001)) / 16000
+                x = 0.3 * np.sin(2 * np.pi * (200 + 150 * li) * t) + 0.01 * rng.standard_normal(len(t))
+                name = f"s{k}_nohash_{li}.flac"
+                sf.write(os.path.join(d, name), x.astype(np.float32), 16000, subtype="PCM_16")
+                rows.append((f"{label}/{name}", label, "" if label == "_silence_" else f"s{k}"))
+        with open(os.path.join(root, split, "manifest.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "label", "speaker"])
+            w.writerows(rows)
+    os.makedirs(os.path.join(root, "_background_noise_"))
+    sf.write(os.path.join(root, "_background_noise_", "white.flac"),
+             (0.1 * rng.standard_normal(40000)).astype(np.float32), 16000, subtype="PCM_16")
+
+
+def test_tiny_training_run_and_resume(tmp_path):
+    root = str(tmp_path / "sc")
+    _make_dataset(root)
+    out = str(tmp_path / "run")
+    common = ["--tiny", "--data", root, "--out-dir", out, "--val-fraction", "0.25",
+              "--device", "cpu", "--eval-rates", "16000,8000"]
+    train.main(common + ["--epochs", "1"])
+    assert os.path.exists(os.path.join(out, "last.pt"))
+    ck = torch.load(os.path.join(out, "last.pt"), weights_only=False)
+    assert ck["epoch"] == 1
+    metrics = train.main(common + ["--epochs", "2", "--resume", "auto"])
+    ck = torch.load(os.path.join(out, "last.pt"), weights_only=False)
+    assert ck["epoch"] == 2 and len(ck["history"]) == 2
+    path = os.path.join(out, "model.safetensors")
+    meta = read_metadata(path)
+    assert meta["labels"] == SPEECH_COMMANDS_LABELS and meta["sample_rate"] == 16000
+    assert meta["metrics"]["epochs"] == 2 and "val" in meta["metrics"]
+    m, _ = load_model(path)
+    with torch.no_grad():
+        assert m(torch.zeros(1, 8000, dtype=torch.float64), rate=2.0).shape == (1, 12)

@@ -1,0 +1,265 @@
+"""Train an s4listen keyword model on Speech Commands (12 classes), export safetensors.
+
+Tiny CPU smoke run (seconds):
+    python train.py --tiny --out-dir runs/tiny
+Paper-size run (GPU):
+    python train.py --device cuda --out-dir runs/s4-h128 --epochs 50 \
+        --d-model 128 --n-layers 6 --d-state 64 --batch-size 32
+
+Validation speakers are carved out of train/ (never test/). The test split is only
+scored at the very end with --test-at-end (recorded in the model's metrics, never
+used for selection). Resume with --resume runs/x/last.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import data as D
+from export import export_model
+from model import SPEECH_COMMANDS_LABELS, ModelConfig, S4Model, count_parameters, param_groups
+
+DEFAULT_DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                             "..", "..", "..", "shared", "data", "speech-commands"))
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = ap.add_argument
+    a("--data", default=os.environ.get("S4_DATA", DEFAULT_DATA))
+    a("--out-dir", default="runs/default")
+    a("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    a("--seed", type=int, default=1112)
+    a("--threads", type=int, default=0, help="torch CPU threads (0: leave default)")
+    a("--tiny", action="store_true", help="tiny model + few clips + 1 epoch (CPU, seconds)")
+    # model
+    a("--kernel", choices=["dplr", "diag"], default="dplr")
+    a("--disc", choices=["bilinear", "zoh"], default=None, help="default: bilinear (dplr), zoh (diag)")
+    a("--init", default=None, help="dplr: legs; diag: lin|inv|legs (default legs / lin)")
+    a("--rank", type=int, default=1)
+    a("--d-model", type=int, default=64)
+    a("--n-layers", type=int, default=4)
+    a("--d-state", type=int, default=32)
+    a("--norm", choices=["layer", "batch"], default="layer")
+    a("--output", choices=["glu", "linear"], default="glu")
+    a("--dropout", type=float, default=0.1)
+    a("--b-clip", type=float, default=2.0, help="clip Im B~ at init (<=0: off)")
+    # optimisation
+    a("--epochs", type=int, default=50)
+    a("--batch-size", type=int, default=32)
+    a("--lr", type=float, default=0.004)
+    a("--ssm-lr", type=float, default=0.001, help="lr for Lambda, P, B, log_dt (no weight decay)")
+    a("--weight-decay", type=float, default=0.05)
+    a("--warmup-steps", type=int, default=500)
+    a("--label-smoothing", type=float, default=0.1)
+    a("--grad-clip", type=float, default=0.0)
+    # data / augmentation
+    a("--val-fraction", type=float, default=0.1)
+    a("--max-train", type=int, default=0, help="use at most this many training clips (0: all)")
+    a("--max-val", type=int, default=0)
+    a("--no-augment", action="store_true")
+    a("--shift-ms", type=float, default=100.0)
+    a("--gain-db", type=float, default=6.0)
+    a("--noise-prob", type=float, default=0.8)
+    a("--snr-min", type=float, default=0.0)
+    a("--snr-max", type=float, default=20.0)
+    a("--multirate-prob", type=float, default=0.5)
+    a("--min-rate", type=int, default=8000)
+    a("--max-rate", type=int, default=48000)
+    a("--eval-rates", default="16000,8000", help="comma-separated input rates for validation")
+    a("--eval-batch-size", type=int, default=64)
+    # run control
+    a("--resume", default="", help="checkpoint to resume from ('auto': OUT_DIR/last.pt if present)")
+    a("--test-at-end", action="store_true", help="score the best model on test/ once, at the end")
+    a("--export", default="", help="model file to write at the end (default OUT_DIR/model.safetensors)")
+    a("--log-every", type=int, default=50)
+    pre, _ = ap.parse_known_args(argv)
+    if pre.tiny:  # tiny defaults; explicit flags still win
+        ap.set_defaults(d_model=8, n_layers=2, d_state=4, epochs=1, batch_size=8, max_train=48,
+                        max_val=24, warmup_steps=2, log_every=2, eval_batch_size=24)
+    args = ap.parse_args(argv)
+    if args.disc is None:
+        args.disc = "bilinear" if args.kernel == "dplr" else "zoh"
+    if args.init is None:
+        args.init = "legs" if args.kernel == "dplr" else "lin"
+    return args
+
+
+def seed_all(seed: int):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cosine_warmup(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    p = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+
+
+@torch.no_grad()
+def evaluate(model: S4Model, x: torch.Tensor, y: torch.Tensor, rates, device, batch_size=64):
+    """Accuracy (and mean loss) per input rate; clips resampled from 16 kHz (band-limited)."""
+    model.eval()
+    res = {}
+    for f_in in rates:
+        correct, loss, n = 0, 0.0, 0
+        for i in range(0, len(x), batch_size):
+            xb = D.resample(x[i:i + batch_size].to(device), D.SAMPLE_RATE, f_in)
+            yb = y[i:i + batch_size].to(device)
+            logits = model(xb, rate=model.cfg.sample_rate / f_in)
+            loss += F.cross_entropy(logits, yb, reduction="sum").item()
+            correct += (logits.argmax(-1) == yb).sum().item()
+            n += len(yb)
+        res[str(f_in)] = {"acc": correct / max(1, n), "loss": loss / max(1, n)}
+    return res
+
+
+def save_checkpoint(path, **state):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    seed_all(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    os.makedirs(args.out_dir, exist_ok=True)
+    labels = list(SPEECH_COMMANDS_LABELS)
+    eval_rates = [int(r) for r in args.eval_rates.split(",") if r]
+
+    # ---- data (validation speakers from train/; test/ untouched) ----
+    t0 = time.time()
+    items = D.read_manifest(os.path.join(args.data, "train"))
+    tr_items, va_items = D.split_by_speaker(items, args.val_fraction, seed=args.seed)
+    tr_items = D.subsample(tr_items, args.max_train, args.seed)
+    va_items = D.subsample(va_items, args.max_val, args.seed + 1)
+    xtr, ytr = D.load_clips(tr_items, labels)
+    xva, yva = D.load_clips(va_items, labels)
+    noise = D.load_noise(args.data)
+    mean, std = D.input_stats(xtr)
+    print(f"data: {len(xtr)} train / {len(xva)} val clips, {len(noise)} noise files, "
+          f"mean {mean:.3g} std {std:.3g} ({time.time() - t0:.1f}s)", flush=True)
+
+    # ---- model / optimiser ----
+    cfg = ModelConfig(d_model=args.d_model, n_layers=args.n_layers, d_state=args.d_state,
+                      kernel=args.kernel, discretization=args.disc, rank=args.rank, init=args.init,
+                      b_clip=args.b_clip if args.b_clip > 0 else None, norm=args.norm,
+                      output=args.output, dropout=args.dropout, labels=labels,
+                      sample_rate=D.SAMPLE_RATE, clip_seconds=1.0, input_mean=mean, input_std=std)
+    model = S4Model(cfg, seed=args.seed).to(device)
+    opt = torch.optim.AdamW(param_groups(model, args.lr, args.weight_decay, args.ssm_lr),
+                            lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = max(1, len(xtr) // args.batch_size)
+    total_steps = steps_per_epoch * args.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: cosine_warmup(s, args.warmup_steps, total_steps))
+    print(f"model: {count_parameters(model)} parameters, {json.dumps(cfg.to_dict())}", flush=True)
+
+    start_epoch, step, best, best_state, history = 0, 0, -1.0, None, []
+    ckpt_path = os.path.join(args.out_dir, "last.pt")
+    resume = ckpt_path if args.resume == "auto" and os.path.exists(ckpt_path) else \
+        (args.resume if args.resume not in ("", "auto") else "")
+    if resume:
+        ck = torch.load(resume, map_location=device, weights_only=False)
+        model.cfg = cfg = ModelConfig.from_dict(ck["model_config"])
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        start_epoch, step, best = ck["epoch"], ck["step"], ck["best_val"]
+        best_state, history = ck.get("best_model"), ck.get("history", [])
+        torch.set_rng_state(ck["rng"]["torch"])
+        np.random.set_state(ck["rng"]["numpy"])
+        random.setstate(ck["rng"]["python"])
+        print(f"resumed from {resume} at epoch {start_epoch}, step {step}", flush=True)
+
+    aug_gen = torch.Generator().manual_seed(args.seed + 7 + start_epoch)
+    augment = None if args.no_augment else D.Augmenter(
+        D.AugmentConfig(args.shift_ms, args.gain_db, args.noise_prob, args.snr_min, args.snr_max,
+                        multirate_prob=args.multirate_prob, min_rate=args.min_rate,
+                        max_rate=args.max_rate),
+        noise, labels.index("_silence_"), device, aug_gen)
+    trained_on = {"dataset": "speech-commands (shared/data)", "train_clips": len(xtr),
+                  "val_clips": len(xva), "val_fraction": args.val_fraction, "seed": args.seed,
+                  "augment": not args.no_augment, "multirate": [args.min_rate, args.max_rate,
+                                                                args.multirate_prob],
+                  "licence": "Speech Commands, Pete Warden, CC BY 4.0"}
+
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        perm = torch.randperm(len(xtr))
+        t_ep, run_loss, run_n = time.time(), 0.0, 0
+        for b in range(steps_per_epoch):
+            idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
+            xb, yb = xtr[idx].to(device), ytr[idx].to(device)
+            f_in = D.SAMPLE_RATE
+            if augment is not None:
+                xb, f_in = augment(xb, yb)
+            logits = model(xb, rate=cfg.sample_rate / f_in)
+            loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if args.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+            opt.step()
+            sched.step()
+            step += 1
+            run_loss += loss.item() * len(yb)
+            run_n += len(yb)
+            if not math.isfinite(loss.item()):
+                raise SystemExit(f"non-finite loss at step {step}")
+            if step % args.log_every == 0:
+                print(f"epoch {epoch + 1} step {step} loss {run_loss / run_n:.4f} "
+                      f"lr {sched.get_last_lr()[0]:.2e} rate {f_in}", flush=True)
+        val = evaluate(model, xva, yva, eval_rates, device, args.eval_batch_size)
+        score = float(np.mean([v["acc"] for v in val.values()]))
+        history.append({"epoch": epoch + 1, "train_loss": run_loss / max(1, run_n), "val": val})
+        if score > best:
+            best = score
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        print(f"epoch {epoch + 1}/{args.epochs} train_loss {run_loss / max(1, run_n):.4f} val "
+              + " ".join(f"{r}:{v['acc']:.4f}" for r, v in val.items())
+              + f" best {best:.4f} ({time.time() - t_ep:.1f}s)", flush=True)
+        save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=opt.state_dict(),
+                        scheduler=sched.state_dict(), epoch=epoch + 1, step=step, best_val=best,
+                        best_model=best_state, history=history, model_config=cfg.to_dict(),
+                        args=vars(args), trained_on=trained_on,
+                        rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                             "python": random.getstate()})
+
+    # ---- final: best weights, optional one-off test score, export ----
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    metrics = {"val_mean_acc": best, "epochs": args.epochs, "parameters": count_parameters(model)}
+    if history:
+        metrics["val"] = max(history, key=lambda h: np.mean([v["acc"] for v in h["val"].values()]))["val"]
+    if args.test_at_end:
+        te_items = D.read_manifest(os.path.join(args.data, "test"))
+        xte, yte = D.load_clips(te_items, labels)
+        metrics["test"] = evaluate(model, xte, yte, sorted(set(eval_rates) | {16000, 8000, 44100, 48000}),
+                                   device, args.eval_batch_size)
+        print("test: " + json.dumps(metrics["test"]), flush=True)
+    out = args.export or os.path.join(args.out_dir, "model.safetensors")
+    export_model(model.cpu(), out, trained_on=trained_on, metrics=metrics)
+    with open(os.path.join(args.out_dir, "metrics.json"), "w") as f:
+        json.dump({"metrics": metrics, "history": history}, f, indent=1)
+    print(f"exported {out}", flush=True)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
