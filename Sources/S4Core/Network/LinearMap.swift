@@ -16,6 +16,13 @@ public struct LinearMap: Sendable {
     }
 
     func apply(_ input: UnsafePointer<Float>, to output: UnsafeMutablePointer<Float>, rows: Int) {
+        if rows == 1 {
+            // One sample: a matrix-vector product, without sgemm's packing overhead.
+            output.update(from: bias, count: outputCount)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outputCount), Int32(inputCount), 1, weight, Int32(inputCount),
+                        input, 1, 1, output, 1)
+            return
+        }
         for t in 0..<rows {
             (output + t &* outputCount).update(from: bias, count: outputCount)
         }

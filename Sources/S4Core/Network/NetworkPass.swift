@@ -53,12 +53,11 @@ extension S4Model {
             block.norm.apply(x, to: buffers.normed, rows: rows)
             ssm(i, buffers.normed, buffers.activated)
             let count = rows &* h
-            for j in 0..<count { buffers.activated[j] = Self.gelu(buffers.activated[j]) }
+            GELU.apply(buffers.activated, count: count)
             block.output.apply(buffers.activated, to: buffers.wide, rows: rows)
             if block.isGated {
                 for t in 0..<rows {
-                    let row = x + t &* h, out = buffers.wide + t &* (2 &* h)
-                    for j in 0..<h { row[j] += out[j] * Self.sigmoid(out[h &+ j]) }
+                    Self.addGatedLinearUnit(buffers.wide + t &* (2 &* h), to: x + t &* h, width: h)
                 }
             } else {
                 for j in 0..<count { x[j] += buffers.wide[j] }
@@ -79,10 +78,20 @@ extension S4Model {
         return logits
     }
 
-    /// GELU, exact erf form (s4-reference.md §7.3 pitfall 14).
+    /// x += value ⊙ σ(gate) for one row, where `out` holds value (H) then gate (H).
     @inline(__always)
-    static func gelu(_ x: Float) -> Float { 0.5 * x * (1 + Float.erf(x * 0.707_106_77)) }
-
-    @inline(__always)
-    static func sigmoid(_ x: Float) -> Float { 1 / (1 + Float.exp(-x)) }
+    static func addGatedLinearUnit(_ out: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, width h: Int) {
+        var j = 0
+        while j &+ 8 <= h {
+            let value = UnsafeRawPointer(out + j).loadUnaligned(as: Sigmoid.Lanes.self)
+            let gate = UnsafeRawPointer(out + (h &+ j)).loadUnaligned(as: Sigmoid.Lanes.self)
+            let row = UnsafeMutableRawPointer(x + j)
+            row.storeBytes(of: row.loadUnaligned(as: Sigmoid.Lanes.self) + value * Sigmoid.value(gate), as: Sigmoid.Lanes.self)
+            j &+= 8
+        }
+        while j < h {
+            x[j] += out[j] / (1 + Float.exp(-out[h &+ j]))
+            j &+= 1
+        }
+    }
 }

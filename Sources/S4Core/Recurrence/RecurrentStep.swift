@@ -17,6 +17,16 @@ extension DiscreteLayer {
         }
     }
 
+    /// c + a·b, fused where the build targets FMA hardware.
+    @inline(__always)
+    static func fma(_ a: Lanes, _ b: Lanes, _ c: Lanes) -> Lanes {
+        #if S4_FMA
+        c.addingProduct(a, b)
+        #else
+        c + a * b
+        #endif
+    }
+
     @inline(__always)
     static func load(_ pointer: UnsafePointer<Float>, lanes: Int) -> Lanes {
         if lanes == laneCount { return UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
@@ -49,46 +59,48 @@ extension DiscreteLayer {
             let u = load(input + t &* stride, lanes: lanes)
             // s = E ⊙ x − Σ_r P_r·2Re(P_rᴴ x)
             for j in 0..<m {
-                sRe[j] = eRe[j] * xRe[j] - eIm[j] * xIm[j]
-                sIm[j] = eRe[j] * xIm[j] + eIm[j] * xRe[j]
+                sRe[j] = fma(eRe[j], xRe[j], -eIm[j] * xIm[j])
+                sIm[j] = fma(eRe[j], xIm[j], eIm[j] * xRe[j])
             }
             for r in 0..<rank {
                 let pRe = k + (8 &+ 4 &* r) &* m, pIm = pRe + m
-                var v = Lanes.zero
-                for j in 0..<m { v += pRe[j] * xRe[j] + pIm[j] * xIm[j] }
-                v *= 2
+                // Two partial sums halve the dependency chain of the reduction.
+                var v0 = Lanes.zero, v1 = Lanes.zero
+                for j in 0..<m { v0 = fma(pRe[j], xRe[j], v0); v1 = fma(pIm[j], xIm[j], v1) }
+                let v = -2 * (v0 + v1)
                 for j in 0..<m {
-                    sRe[j] -= pRe[j] * v
-                    sIm[j] -= pIm[j] * v
+                    sRe[j] = fma(pRe[j], v, sRe[j])
+                    sIm[j] = fma(pIm[j], v, sIm[j])
                 }
             }
             // w_r = 2Re(R̃_r s), all from the same s.
             for r in 0..<rank {
                 let rRe = k + (10 &+ 4 &* r) &* m, rIm = rRe + m
-                var acc = Lanes.zero
-                for j in 0..<m { acc += rRe[j] * sRe[j] - rIm[j] * sIm[j] }
-                w[r] = acc
+                var a0 = Lanes.zero, a1 = Lanes.zero
+                for j in 0..<m { a0 = fma(rRe[j], sRe[j], a0); a1 = fma(rIm[j], sIm[j], a1) }
+                w[r] = a0 - a1
             }
             for r in 1..<max(1, rank) {
                 let pRe = k + (8 &+ 4 &* r) &* m, pIm = pRe + m
-                let wr = w[r]
+                let wr = -w[r]
                 for j in 0..<m {
-                    sRe[j] -= pRe[j] * wr
-                    sIm[j] -= pIm[j] * wr
+                    sRe[j] = fma(pRe[j], wr, sRe[j])
+                    sIm[j] = fma(pIm[j], wr, sIm[j])
                 }
             }
             // x = D ⊙ (s − P_0 w_0) + B̄u (rank 0's correction fused in), y = 2Re(C x) + D u.
-            let p0Re = k + 8 &* m, p0Im = p0Re + m, w0 = w[0]
-            var y = skip * u
+            let p0Re = k + 8 &* m, p0Im = p0Re + m, w0 = -w[0]
+            var y0 = skip * u, y1 = Lanes.zero
             for j in 0..<m {
-                let re = sRe[j] - p0Re[j] * w0, im = sIm[j] - p0Im[j] * w0
-                let xr = dRe[j] * re - dIm[j] * im + bRe[j] * u
-                let xi = dRe[j] * im + dIm[j] * re + bIm[j] * u
+                let re = fma(p0Re[j], w0, sRe[j]), im = fma(p0Im[j], w0, sIm[j])
+                let xr = fma(dRe[j], re, fma(-dIm[j], im, bRe[j] * u))
+                let xi = fma(dRe[j], im, fma(dIm[j], re, bIm[j] * u))
                 xRe[j] = xr
                 xIm[j] = xi
-                y += cRe[j] * xr - cIm[j] * xi
+                y0 = fma(cRe[j], xr, y0)
+                y1 = fma(cIm[j], xi, y1)
             }
-            store(y, to: output + t &* stride, lanes: lanes)
+            store(y0 - y1, to: output + t &* stride, lanes: lanes)
         }
     }
 
@@ -101,15 +113,16 @@ extension DiscreteLayer {
         let xRe = state, xIm = state + m
         for t in 0..<count {
             let u = load(input + t &* stride, lanes: lanes)
-            var y = skip * u
+            var y0 = skip * u, y1 = Lanes.zero
             for j in 0..<m {
-                let re = aRe[j] * xRe[j] - aIm[j] * xIm[j] + bRe[j] * u
-                let im = aRe[j] * xIm[j] + aIm[j] * xRe[j] + bIm[j] * u
+                let re = fma(aRe[j], xRe[j], fma(-aIm[j], xIm[j], bRe[j] * u))
+                let im = fma(aRe[j], xIm[j], fma(aIm[j], xRe[j], bIm[j] * u))
                 xRe[j] = re
                 xIm[j] = im
-                y += cRe[j] * re - cIm[j] * im
+                y0 = fma(cRe[j], re, y0)
+                y1 = fma(cIm[j], im, y1)
             }
-            store(y, to: output + t &* stride, lanes: lanes)
+            store(y0 - y1, to: output + t &* stride, lanes: lanes)
         }
     }
 }
