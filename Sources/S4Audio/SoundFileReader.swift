@@ -2,11 +2,13 @@ import CSndFile
 
 /// Any file libsndfile reads (WAV, FLAC, OGG, AIFF, …), at its own rate, down-mixed to mono
 /// Float in [−1, 1] block by block: memory stays constant however long the file is.
-public final class SoundFileReader {
+public final class SoundFileReader: AudioSource {
     /// Rates outside this range are refused as absurd rather than fed to the model.
     public static let supportedRates = 1000...384_000
 
     public let source: String
+    /// The path, as the `AudioSource` name.
+    public var description: String { source }
     public let sampleRate: Int
     public let channelCount: Int
     /// Frames as the header states (unreliable for pipes).
@@ -36,12 +38,16 @@ public final class SoundFileReader {
 
     deinit { sf_close(handle) }
 
-    /// Reads up to `maxFrames` frames, averaging the channels; returns how many were read (0 at the end).
-    public func read(into output: UnsafeMutableBufferPointer<Float>) -> Int {
+    /// Reads up to `output.count` frames, averaging the channels; returns how many were read (0 at
+    /// the end). A decoding error is thrown rather than passed off as the end of the file.
+    public func read(into output: UnsafeMutableBufferPointer<Float>) throws(AudioSourceError) -> Int {
         let frames = output.count
         if interleaved.count < frames * channelCount { interleaved = Array(repeating: 0, count: frames * channelCount) }
         let got = interleaved.withUnsafeMutableBufferPointer { sf_readf_float(handle, $0.baseAddress, sf_count_t(frames)) }
         let n = Int(max(got, 0)), c = channelCount
+        if n == 0, sf_error(handle) != 0 {
+            throw .readFailed(source: source, reason: String(cString: sf_strerror(handle)))
+        }
         if c == 1 {
             for i in 0..<n { output[i] = interleaved[i] }
         } else {
@@ -61,7 +67,7 @@ public final class SoundFileReader {
         samples.reserveCapacity(max(frameCount, 0))
         var block = [Float](repeating: 0, count: 8192)
         while true {
-            let n = block.withUnsafeMutableBufferPointer { read(into: $0) }
+            let n = try block.withUnsafeMutableBufferPointer { buffer throws(AudioSourceError) in try read(into: buffer) }
             if n == 0 { break }
             samples += block[0..<n]
         }

@@ -78,7 +78,7 @@ import Testing
         let path = Self.write("empty.wav", frames: [], rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         #expect(throws: AudioSourceError.noAudio(source: path)) { try SoundFileReader(path: path).readAll() }
         let emptyFile = Self.directory.appendingPathComponent("zero-bytes.wav").path
-        FileManager.default.createFile(atPath: emptyFile, contents: Data())
+        _ = FileManager.default.createFile(atPath: emptyFile, contents: Data())
         #expect(throws: AudioSourceError.self) { try SoundFileReader(path: emptyFile) }
     }
 
@@ -87,12 +87,12 @@ import Testing
         let path = Self.write("full.wav", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         let cut = Self.directory.appendingPathComponent("cut.wav").path
-        FileManager.default.createFile(atPath: cut, contents: bytes.prefix(44 + 2 * 1000))
+        _ = FileManager.default.createFile(atPath: cut, contents: bytes.prefix(44 + 2 * 1000))
         let read = try SoundFileReader(path: cut).readAll()
         #expect(read.count == 1000)
         // Cut inside the header: refused.
         let header = Self.directory.appendingPathComponent("header.wav").path
-        FileManager.default.createFile(atPath: header, contents: bytes.prefix(20))
+        _ = FileManager.default.createFile(atPath: header, contents: bytes.prefix(20))
         #expect(throws: AudioSourceError.self) { try SoundFileReader(path: header) }
     }
 
