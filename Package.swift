@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "s4listen", targets: ["s4listen"]),
         .library(name: "S4Core", targets: ["S4Core"]),
         .library(name: "S4Audio", targets: ["S4Audio"]),
+        .library(name: "S4Detection", targets: ["S4Detection"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
@@ -46,6 +47,8 @@ let package = Package(
         ),
         // Audio sources: decoded float samples at the source's own rate.
         .target(name: "S4Audio", dependencies: ["CSndFile", "CALSA"]),
+        // The detection pipeline: samples in, one event per spoken command out.
+        .target(name: "S4Detection", dependencies: ["S4Core"]),
         // The command-line tool.
         .executableTarget(
             name: "s4listen",
@@ -64,6 +67,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "S4AudioTests", dependencies: ["S4Audio", "CSndFile"]),
+        .testTarget(name: "S4DetectionTests", dependencies: ["S4Detection", "S4Core"]),
         .testTarget(name: "CLITests", dependencies: ["s4listen"]),
     ]
 )

@@ -1,0 +1,31 @@
+/// The knobs of the detector, in audio time (never wall-clock time), with defaults for Speech
+/// Commands-style one-second utterances.
+public struct DetectorConfiguration: Sendable {
+    /// Minimum probability of the winning command for an event.
+    public var threshold: Float = 0.6
+    /// Also report `_unknown_`, `_silence_` and commands under the threshold (as events whose
+    /// label is what the model said).
+    public var reportEverything = false
+    /// Analysis frame of the energy gate, seconds.
+    public var frameSeconds = 0.010
+    /// A frame is loud when its energy exceeds the noise floor by this much (dB)…
+    public var onsetDecibels: Double = 12
+    /// …and quiet again below floor + this (dB).
+    public var offsetDecibels: Double = 8
+    /// Loud frames in a row that start an utterance.
+    public var onsetFrames = 3
+    /// Quiet frames in a row that end it.
+    public var offsetFrames = 20
+    /// Frames never quieter than this (dBFS) count as silence whatever the floor (keeps digital
+    /// silence from making every click an utterance).
+    public var absoluteFloorDecibels: Double = -70
+    /// How fast the noise floor may rise, dB per second (it falls at once to quieter frames).
+    public var floorRiseDecibelsPerSecond: Double = 3
+    /// Each utterance is classified in windows that start this long before its onset (seconds);
+    /// their probabilities are averaged. Training clips place words 0.1–0.5 s into the window.
+    public var windowLeads: [Double] = [0.15, 0.35]
+    /// After an event, onsets are ignored for this long past the end of the utterance (seconds).
+    public var refractorySeconds = 0.1
+
+    public init() {}
+}

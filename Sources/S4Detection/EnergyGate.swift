@@ -1,0 +1,65 @@
+import Foundation
+
+/// Finds utterances by frame energy against an adaptive noise floor, frame by frame, so its
+/// decisions depend only on the samples and never on how they were chunked.
+///
+/// The floor follows quieter frames at once and rises slowly (`floorRiseDecibelsPerSecond`), so
+/// steady background noise is learned within seconds while a word (≤ 1 s) barely moves it.
+struct EnergyGate {
+    enum Transition: Equatable {
+        /// An utterance began at this sample (the first of the loud frames).
+        case onset(Int)
+        /// It ended at this sample (the first of the quiet frames).
+        case offset(Int)
+    }
+
+    private let configuration: DetectorConfiguration
+    let frameLength: Int
+    private let risePerFrame: Double
+    private var floor: Double?
+    private var run = 0
+    private var runStart = 0
+    private(set) var isActive = false
+
+    init(configuration: DetectorConfiguration, sampleRate: Double) {
+        self.configuration = configuration
+        frameLength = max(1, Int((configuration.frameSeconds * sampleRate).rounded()))
+        risePerFrame = configuration.floorRiseDecibelsPerSecond * Double(frameLength) / sampleRate
+    }
+
+    /// Updates with one frame that starts at sample `start`; returns a transition if one happened.
+    mutating func update(frame: UnsafeBufferPointer<Float>, start: Int) -> Transition? {
+        var sum: Double = 0
+        for x in frame { sum += Double(x) * Double(x) }
+        let level = 10 * log10(sum / Double(max(frame.count, 1)) + 1e-20)
+        let current = floor ?? level
+        floor = level < current ? level : current + risePerFrame
+        let reference = max(current, configuration.absoluteFloorDecibels)
+        if !isActive {
+            if level > reference + configuration.onsetDecibels {
+                if run == 0 { runStart = start }
+                run += 1
+                if run >= configuration.onsetFrames {
+                    isActive = true
+                    run = 0
+                    return .onset(runStart)
+                }
+            } else {
+                run = 0
+            }
+        } else {
+            if level < reference + configuration.offsetDecibels {
+                if run == 0 { runStart = start }
+                run += 1
+                if run >= configuration.offsetFrames {
+                    isActive = false
+                    run = 0
+                    return .offset(runStart)
+                }
+            } else {
+                run = 0
+            }
+        }
+        return nil
+    }
+}

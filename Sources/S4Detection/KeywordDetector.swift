@@ -1,0 +1,158 @@
+import S4Core
+
+/// Turns a stream of samples into one `DetectionEvent` per spoken command.
+///
+/// The model was trained on one-second windows starting from a zero state, so each utterance
+/// found by the energy gate is classified in windows of exactly that length, each from a fresh
+/// `RecurrentState`, starting `windowLeads` before the onset (the samples before the onset come
+/// from a fixed ring). Their probabilities are averaged; a command at or above the threshold is an
+/// event. Onsets are ignored while an utterance is being decided and for `refractorySeconds` after
+/// it ends, so one word gives one event.
+///
+/// Everything happens frame by frame at fixed sample positions, so a file, a pipe and a live
+/// device delivering the same samples in any chunking give the same events. Memory is fixed at
+/// creation. Not thread-safe: one detector per stream.
+public final class KeywordDetector {
+    public let model: S4Model
+    public let sampleRate: Double
+    public let configuration: DetectorConfiguration
+    private let network: RecurrentNetwork
+    private var gate: EnergyGate
+    private var history: SampleHistory
+    private var frame: [Float]
+    private var frameFill = 0
+    private let windowLength: Int
+    private let leads: [Int]
+    private let states: [RecurrentState]
+
+    /// The utterance being classified, if any.
+    private struct Utterance {
+        let onset: Int
+        var offset: Int?
+        /// Absolute start sample of each window.
+        let starts: [Int]
+        var probabilities: [[Float]?]
+    }
+    private var utterance: Utterance?
+    /// No onset is accepted before this sample.
+    private var quietUntil = 0
+
+    public init(model: S4Model, sampleRate: Double, configuration: DetectorConfiguration = DetectorConfiguration()) {
+        self.model = model
+        self.sampleRate = sampleRate
+        self.configuration = configuration
+        let network = RecurrentNetwork(model: model, sampleRate: sampleRate)
+        self.network = network
+        gate = EnergyGate(configuration: configuration, sampleRate: sampleRate)
+        windowLength = model.windowLength(forSampleRate: sampleRate)
+        leads = configuration.windowLeads.map { Int(($0 * sampleRate).rounded()) }
+        let frameLength = gate.frameLength
+        frame = Array(repeating: 0, count: frameLength)
+        history = SampleHistory(capacity: (leads.max() ?? 0) + frameLength * (configuration.onsetFrames + 1))
+        states = leads.map { _ in network.makeState(chunkCapacity: frameLength) }
+    }
+
+    /// Samples consumed so far.
+    public var sampleCount: Int { history.end + frameFill }
+
+    /// Feeds samples (any number); returns the events decided by them.
+    public func process(_ samples: UnsafeBufferPointer<Float>) -> [DetectionEvent] {
+        var events: [DetectionEvent] = []
+        var index = 0
+        while index < samples.count {
+            let take = min(frame.count - frameFill, samples.count - index)
+            for k in 0..<take { frame[frameFill + k] = samples[index + k] }
+            frameFill += take
+            index += take
+            if frameFill == frame.count {
+                frameFill = 0
+                if let event = processFrame() { events.append(event) }
+            }
+        }
+        return events
+    }
+
+    public func process(_ samples: [Float]) -> [DetectionEvent] {
+        samples.withUnsafeBufferPointer { process($0) }
+    }
+
+    /// End of stream: the partial frame and any unfinished windows are completed with zeros (as
+    /// short clips were padded in training) and decided.
+    public func finish() -> [DetectionEvent] {
+        guard utterance != nil else { return [] }
+        let end = sampleCount
+        if utterance?.offset == nil { utterance?.offset = end }
+        var events: [DetectionEvent] = []
+        let silence = [Float](repeating: 0, count: frame.count)
+        while utterance != nil {
+            let needed = frame.count - frameFill
+            if let event = process(Array(silence.prefix(needed))).first { events.append(event) }
+        }
+        return events
+    }
+
+    private func processFrame() -> DetectionEvent? {
+        let start = history.end
+        frame.withUnsafeBufferPointer { history.append($0) }
+        let transition = frame.withUnsafeBufferPointer { gate.update(frame: $0, start: start) }
+        switch transition {
+        case .onset(let onset) where utterance == nil && onset >= quietUntil:
+            startUtterance(onset: onset)
+        case .offset(let offset):
+            if utterance != nil, utterance?.offset == nil { utterance?.offset = offset }
+        default:
+            break
+        }
+        return feedWindows(frameStart: start)
+    }
+
+    private func startUtterance(onset: Int) {
+        let starts = leads.map { max(0, onset - $0) }
+        utterance = Utterance(onset: onset, offset: nil, starts: starts, probabilities: starts.map { _ in nil })
+        for (state, windowStart) in zip(states, starts) {
+            state.reset()
+            // Catch the window up to the current frame from the history ring.
+            history.forEachPiece(from: windowStart) { network.process($0, state: state) }
+        }
+    }
+
+    /// Feeds the newest frame to the windows that need it; decides the utterance when all are full.
+    private func feedWindows(frameStart: Int) -> DetectionEvent? {
+        guard var current = utterance else { return nil }
+        let frameEnd = history.end
+        for (i, state) in states.enumerated() where current.probabilities[i] == nil {
+            let windowStart = current.starts[i]
+            // A window that started inside this frame was already caught up to its end.
+            if windowStart < frameStart, state.sampleCount < windowLength {
+                let from = max(frameStart, windowStart + state.sampleCount)
+                let count = min(frameEnd - from, windowLength - state.sampleCount)
+                if count > 0 {
+                    frame.withUnsafeBufferPointer { all in
+                        network.process(UnsafeBufferPointer(rebasing: all[(from - frameStart)..<(from - frameStart + count)]), state: state)
+                    }
+                }
+            }
+            if state.sampleCount >= windowLength {
+                current.probabilities[i] = Classification(labels: model.labels, logits: network.logits(state), start: 0, end: 0).probabilities
+            }
+        }
+        utterance = current
+        guard current.probabilities.allSatisfy({ $0 != nil }) else { return nil }
+        utterance = nil
+        return decide(current, decidedAt: frameEnd)
+    }
+
+    private func decide(_ decided: Utterance, decidedAt: Int) -> DetectionEvent? {
+        let windows = decided.probabilities.compactMap { $0 }
+        let labels = model.labels
+        let mean = (0..<labels.count).map { k in windows.reduce(Float(0)) { $0 + $1[k] } / Float(windows.count) }
+        let end = decided.offset ?? decidedAt
+        quietUntil = max(end, decidedAt) + Int(configuration.refractorySeconds * sampleRate)
+        let ranked = zip(labels, mean).sorted { $0.1 > $1.1 }.map { (label: $0.0, probability: $0.1) }
+        let best = ranked[0]
+        let isCommand = !best.label.hasPrefix("_") && best.probability >= configuration.threshold
+        guard isCommand || configuration.reportEverything else { return nil }
+        return DetectionEvent(label: best.label, score: best.probability, start: Double(decided.onset) / sampleRate,
+                              end: Double(end) / sampleRate, decidedAt: Double(decidedAt) / sampleRate, scores: ranked)
+    }
+}

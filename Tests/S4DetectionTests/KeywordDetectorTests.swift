@@ -1,0 +1,122 @@
+import Foundation
+import S4Core
+import Testing
+@testable import S4Detection
+
+/// The detector on synthetic scenes with a small random model, reporting every decision, so the
+/// segmentation itself is what is tested: one decision per burst, at the right place, the same
+/// for any chunking, and the same probabilities as classifying its windows directly.
+@Suite struct KeywordDetectorTests {
+    static let model: S4Model = {
+        var configuration = RandomModelConfiguration()
+        configuration.width = 8
+        configuration.layerCount = 2
+        configuration.stateSize = 8
+        return S4Model.random(configuration)
+    }()
+
+    static var everything: DetectorConfiguration {
+        var configuration = DetectorConfiguration()
+        configuration.reportEverything = true
+        return configuration
+    }
+
+    /// Quiet noise with loud bursts (a vowel-like harmonic tone) of `length` seconds at `onsets`.
+    static func scene(seconds: Double, onsets: [Double], length: Double = 0.4, rate: Double = 16000, seed: UInt64 = 1) -> [Float] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<Int(seconds * rate)).map { i in
+            let t = Double(i) / rate
+            var x = 0.002 * rng.normal()
+            if onsets.contains(where: { t >= $0 && t < $0 + length }) {
+                x += 0.3 * sin(2 * .pi * 180 * t) + 0.15 * sin(2 * .pi * 540 * t) + 0.1 * sin(2 * .pi * 1260 * t)
+            }
+            return Float(x)
+        }
+    }
+
+    static func run(_ samples: [Float], rate: Double = 16000, chunks: [Int] = [4096],
+                    configuration: DetectorConfiguration = everything) -> [DetectionEvent] {
+        let detector = KeywordDetector(model: model, sampleRate: rate, configuration: configuration)
+        var events: [DetectionEvent] = []
+        var offset = 0, k = 0
+        while offset < samples.count {
+            let n = min(chunks[k % chunks.count], samples.count - offset)
+            events += detector.process(Array(samples[offset..<(offset + n)]))
+            offset += n
+            k += 1
+        }
+        return events + detector.finish()
+    }
+
+    @Test func silenceAndSteadyNoiseGiveNothing() {
+        #expect(Self.run(Self.scene(seconds: 5, onsets: [])).isEmpty)
+        var rng = SeededGenerator(seed: 4)
+        let loudNoise = (0..<80000).map { _ in Float(0.2 * rng.normal()) }
+        #expect(Self.run(loudNoise).isEmpty)
+    }
+
+    @Test(arguments: [8000.0, 16000.0, 48000.0])
+    func oneDecisionPerBurstInPlace(rate: Double) throws {
+        let onsets = [1.0, 3.0, 5.5]
+        let events = Self.run(Self.scene(seconds: 7, onsets: onsets, rate: rate), rate: rate)
+        try #require(events.count == onsets.count, "\(events.map(\.start))")
+        for (event, onset) in zip(events, onsets) {
+            #expect(abs(event.start - onset) < 0.015, "onset \(onset) found at \(event.start)")
+            // The end is the first of the quiet frames that closed the utterance.
+            #expect(abs(event.end - (onset + 0.4)) < 0.015, "end \(onset + 0.4) found at \(event.end)")
+            // Decided when the last window (lead 0.15 s) is full: onset − 0.15 + 1 s.
+            #expect(abs(event.decidedAt - (onset + 0.85)) < 0.015)
+        }
+    }
+
+    @Test func chunkingDoesNotChangeTheEvents() {
+        let samples = Self.scene(seconds: 6, onsets: [0.8, 2.9, 4.4])
+        let reference = Self.run(samples, chunks: [16000])
+        #expect(reference.count == 3)
+        for chunks in [[1], [7, 160, 33], [441], [100_000]] {
+            let events = Self.run(samples, chunks: chunks)
+            #expect(events == reference, "chunks \(chunks)")
+            #expect(events.map { $0.scores.map(\.probability) } == reference.map { $0.scores.map(\.probability) })
+        }
+    }
+
+    /// The event's probabilities are the mean over its windows, each classified from a zero state.
+    @Test func probabilitiesAreThoseOfTheWindows() throws {
+        let samples = Self.scene(seconds: 3, onsets: [1.2])
+        let event = try #require(Self.run(samples).first)
+        let onset = Int((event.start * 16000).rounded())
+        let classifier = Classifier(model: Self.model, sampleRate: 16000, mode: .convolution)
+        var mean = [Float](repeating: 0, count: Self.model.labels.count)
+        for lead in Self.everything.windowLeads {
+            let start = onset - Int((lead * 16000).rounded())
+            let window = Array(samples[start..<(start + 16000)])
+            let p = Classification(labels: Self.model.labels, logits: classifier.logits(window), start: 0, end: 1).probabilities
+            for k in mean.indices { mean[k] += p[k] / Float(Self.everything.windowLeads.count) }
+        }
+        for (label, probability) in event.scores {
+            let k = Self.model.labels.firstIndex(of: label)!
+            #expect(abs(probability - mean[k]) < 1e-4, "\(label)")
+        }
+    }
+
+    @Test func thresholdAndNonCommandsAreFiltered() {
+        var strict = DetectorConfiguration()
+        strict.threshold = 1.01
+        #expect(Self.run(Self.scene(seconds: 3, onsets: [1.0]), configuration: strict).isEmpty)
+    }
+
+    /// A stream that ends inside a window is decided with the window completed by zeros.
+    @Test func endOfStreamCompletesTheWindow() throws {
+        let events = Self.run(Self.scene(seconds: 1.5, onsets: [1.0]))
+        let event = try #require(events.first)
+        #expect(events.count == 1)
+        #expect(abs(event.start - 1.0) < 0.015)
+        #expect(event.end <= 1.5 + 1e-9)
+    }
+
+    /// A second onset while an utterance is being decided is not a second event.
+    @Test func closeBurstsGiveOneDecision() {
+        let events = Self.run(Self.scene(seconds: 3, onsets: [1.0, 1.55], length: 0.3))
+        #expect(events.count == 1)
+    }
+}
