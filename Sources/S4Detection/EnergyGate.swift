@@ -21,6 +21,10 @@ struct EnergyGate {
     private var runStart = 0
     private(set) var isActive = false
 
+    /// While an utterance is active and the latest frames are quiet: where that quiet run began,
+    /// the end of the utterance if it stays quiet.
+    var quietRunStart: Int? { isActive && run > 0 ? runStart : nil }
+
     init(configuration: DetectorConfiguration, sampleRate: Double) {
         self.configuration = configuration
         frameLength = max(1, Int((configuration.frameSeconds * sampleRate).rounded()))

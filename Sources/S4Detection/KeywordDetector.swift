@@ -146,7 +146,7 @@ public final class KeywordDetector {
         let windows = decided.probabilities.compactMap { $0 }
         let labels = model.labels
         let mean = (0..<labels.count).map { k in windows.reduce(Float(0)) { $0 + $1[k] } / Float(windows.count) }
-        let end = decided.offset ?? decidedAt
+        let end = decided.offset ?? gate.quietRunStart ?? decidedAt
         quietUntil = max(end, decidedAt) + Int(configuration.refractorySeconds * sampleRate)
         let ranked = zip(labels, mean).sorted { $0.1 > $1.1 }.map { (label: $0.0, probability: $0.1) }
         let best = ranked[0]

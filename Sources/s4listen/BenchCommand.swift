@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import S4Core
+import S4Service
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

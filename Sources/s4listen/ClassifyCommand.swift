@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import S4Audio
 import S4Core
+import S4Service
 
 struct ClassifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import S4Core
+import S4Service
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "info", abstract: "Print a model's metadata as JSON.")

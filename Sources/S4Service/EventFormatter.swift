@@ -1,0 +1,36 @@
+import Foundation
+import S4Detection
+
+/// Turns detections into the JSON lines of `s4listen listen` (one object per line).
+public struct EventFormatter: Sendable {
+    public let source: String
+    public let sampleRate: Int
+    /// How many of the best labels to list under `scores`.
+    public let topCount: Int
+
+    public init(source: String, sampleRate: Int, topCount: Int = 3) {
+        self.source = source
+        self.sampleRate = sampleRate
+        self.topCount = topCount
+    }
+
+    /// `time` is the wall-clock moment of the decision, RFC 3339 in UTC with milliseconds.
+    public func line(_ event: DetectionEvent, streamOffset: Double = 0, time: Date = Date()) -> String {
+        JSONLine.object([
+            ("type", .string("detection")),
+            ("label", .string(event.label)),
+            ("score", .number(Double(event.score))),
+            ("start", .fixed(event.start + streamOffset)),
+            ("end", .fixed(event.end + streamOffset)),
+            ("time", .string(Self.timestamp(time))),
+            ("source", .string(source)),
+            ("sample_rate", .integer(sampleRate)),
+            ("latency", .fixed(event.decidedAt - event.end)),
+            ("scores", .object(event.scores.prefix(topCount).map { ($0.label, .number(Double($0.probability))) })),
+        ]).text
+    }
+
+    public static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+}

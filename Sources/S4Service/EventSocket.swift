@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Event lines for local programs on a Unix stream socket: every connected client receives every
+/// line from the moment it connects. Never blocks the capture loop: new clients are accepted and
+/// lines sent without waiting, and a client that is gone or too slow to take a line is dropped.
+public final class EventSocket {
+    public let path: String
+    private let listener: Int32
+    private var clients: [Int32] = []
+
+    public init(path: String) throws(ServiceError) {
+        self.path = path
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard !bytes.isEmpty, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw .socket(path: path, reason: "path is empty or too long")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw .socket(path: path, reason: String(cString: strerror(errno))) }
+        unlink(path)  // a stale socket from an earlier run
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw .socket(path: path, reason: reason)
+        }
+        listener = fd
+    }
+
+    deinit {
+        clients.forEach { close($0) }
+        close(listener)
+        unlink(path)
+    }
+
+    /// Sends one line (a newline is added) to every client.
+    public func broadcast(_ line: String) {
+        // The listener is non-blocking: accept returns −1 (EAGAIN) once no client is waiting.
+        while case let client = accept(listener, nil, nil), client >= 0 {
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            clients.append(client)
+        }
+        let bytes = Array((line + "\n").utf8)
+        clients.removeAll { client in
+            let sent = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent == bytes.count { return false }
+            close(client)
+            return true
+        }
+    }
+}

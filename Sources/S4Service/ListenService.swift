@@ -1,0 +1,142 @@
+import Dispatch
+import Foundation
+import Logging
+import S4Audio
+import S4Core
+import S4Detection
+import ServiceLifecycle
+import Synchronization
+
+/// The daemon: reads an audio source on a thread of its own, feeds the detector, writes one JSON
+/// line per spoken command to standard output (and to the event socket, if any).
+///
+/// Lifecycle (systemd `Type=notify`): READY=1 once the model is loaded and the source is open;
+/// WATCHDOG=1 from the capture loop; SIGHUP loads the model file again and swaps it in, keeping
+/// the running model if the new file is refused; on SIGTERM/SIGINT (graceful shutdown), end of
+/// input or a closed standard output it sends STOPPING=1 and returns.
+public final class ListenService: Service, @unchecked Sendable {
+    /// Loads (or reloads) the model; throws a readable error for a bad file.
+    public typealias ModelLoader = @Sendable () throws -> S4Model
+
+    private let source: AudioSource
+    private let loadModel: ModelLoader
+    private let firstModel: S4Model
+    private let detectorConfiguration: DetectorConfiguration
+    private let formatter: EventFormatter
+    private let socket: EventSocket?
+    private let notifier: SystemdNotifier
+    private let logger: Logger
+    private let stopRequested = Atomic<Bool>(false)
+    private let reloadRequested = Atomic<Bool>(false)
+
+    public init(source: AudioSource, model: S4Model, loadModel: @escaping ModelLoader,
+                detector: DetectorConfiguration, socket: EventSocket?, notifier: SystemdNotifier, logger: Logger) {
+        self.source = source
+        firstModel = model
+        self.loadModel = loadModel
+        detectorConfiguration = detector
+        formatter = EventFormatter(source: source.description, sampleRate: source.sampleRate)
+        self.socket = socket
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    /// Asks for a model reload at the next block (what SIGHUP does).
+    public func requestReload() { reloadRequested.store(true, ordering: .relaxed) }
+
+    public func run() async throws {
+        let finished = OnceContinuation()
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
+        hangup.setEventHandler { [weak self] in self?.requestReload() }
+        hangup.resume()
+        defer { hangup.cancel() }
+
+        notifier.notify("READY=1\nSTATUS=listening on \(source.description) at \(source.sampleRate) Hz")
+        logger.notice("listening", metadata: ["source": "\(source.description)", "rate": "\(source.sampleRate)"])
+        let thread = Thread { [self] in
+            finished.resume(with: Result { try self.captureLoop() })
+        }
+        thread.name = "s4listen capture"
+        thread.start()
+        try await withGracefulShutdownHandler {
+            try await finished.wait()
+        } onGracefulShutdown: { [self] in
+            // The loop sees the flag after its current read; a source that never delivers again
+            // (a silent pipe) must not hold up the shutdown, so the wait ends now.
+            stopRequested.store(true, ordering: .relaxed)
+            notifier.notify("STOPPING=1")
+            finished.resume(with: .success(()))
+        }
+        notifier.notify("STOPPING=1")
+    }
+
+    private func captureLoop() throws {
+        var model = firstModel
+        var detector = KeywordDetector(model: model, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
+        var streamOffset = 0.0
+        var block = [Float](repeating: 0, count: 4096)
+        var lastPing = ContinuousClock.now
+        while !stopRequested.load(ordering: .relaxed) {
+            if reloadRequested.exchange(false, ordering: .relaxed) {
+                do {
+                    model = try loadModel()
+                    streamOffset += Double(detector.sampleCount) / Double(source.sampleRate)
+                    detector = KeywordDetector(model: model, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
+                    logger.notice("model reloaded", metadata: ["parameters": "\(model.parameterCount)"])
+                    notifier.notify("STATUS=model reloaded")
+                } catch {
+                    logger.error("model reload refused, the running model stays: \(error)")
+                    notifier.notify("STATUS=model reload refused: \(error)")
+                }
+            }
+            let count = try block.withUnsafeMutableBufferPointer { try source.read(into: $0) }
+            let events = count == 0
+                ? detector.finish()
+                : block.withUnsafeBufferPointer { detector.process(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+            for event in events where !emit(event, streamOffset: streamOffset) {
+                logger.notice("standard output closed; stopping")
+                return
+            }
+            if count == 0 {
+                logger.notice("end of input")
+                return
+            }
+            if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval {
+                notifier.notify("WATCHDOG=1")
+                lastPing = .now
+            }
+        }
+    }
+
+    /// Writes one event; false when standard output is gone.
+    private func emit(_ event: DetectionEvent, streamOffset: Double) -> Bool {
+        let line = formatter.line(event, streamOffset: streamOffset)
+        socket?.broadcast(line)
+        return JSONLine.raw(line).emit()
+    }
+}
+
+/// A continuation resumed by whichever comes first: the capture loop ending or a shutdown request.
+final class OnceContinuation: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Void, Error>?
+    private var result: Result<Void, Error>?
+
+    func resume(with result: Result<Void, Error>) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard self.result == nil else { return }
+        self.result = result
+        continuation?.resume(with: result)
+        continuation = nil
+    }
+
+    func wait() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            lock.lock()
+            defer { lock.unlock() }
+            if let result { continuation.resume(with: result) } else { self.continuation = continuation }
+        }
+    }
+}
