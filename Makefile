@@ -2,11 +2,12 @@
 # (they install the system libraries first; apt needs root).
 
 SWIFT        ?= swift
-APT_PACKAGES := libasound2-dev libsndfile1-dev libfftw3-dev libopenblas-dev pkg-config sox
+PREFIX       ?= /usr/local
+APT_PACKAGES := libasound2-dev libsndfile1-dev libfftw3-dev libopenblas-dev pkg-config sox alsa-utils systemd
 BIN          := .build/release/s4listen
 SAMPLES      := $(wildcard samples/*.flac)
 
-.PHONY: all deps build demo test bench py-test fixtures clean
+.PHONY: all deps build demo test unit-check install bench py-test fixtures clean
 
 all: build
 
@@ -18,8 +19,9 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# Release build; the Swift runtime is linked statically so the installed binary needs no toolchain.
 build: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 # The main job: classify the bundled samples with the bundled default model.
 demo: build
@@ -28,6 +30,28 @@ demo: build
 
 test: deps
 	$(SWIFT) test
+	$(MAKE) --no-print-directory unit-check
+
+# The systemd unit: `systemd-analyze verify` must be clean and the offline security
+# exposure at most 2.0 (ExecStart pointed at a stand-in binary, as nothing is installed).
+unit-check:
+	@tmp=$$(mktemp -d); sed "s|/usr/local/bin/s4listen|$$tmp/s4listen|" systemd/s4listen.service > $$tmp/s4listen.service; \
+	cp /bin/true $$tmp/s4listen; \
+	out=$$(systemd-analyze verify $$tmp/s4listen.service 2>&1); \
+	if [ -n "$$out" ]; then echo "unit-check: systemd-analyze verify: $$out"; rm -rf $$tmp; exit 1; fi; \
+	score=$$(systemd-analyze security --offline=true $$tmp/s4listen.service 2>&1 | sed -n 's/.*exposure level for s4listen.service: \([0-9.]*\).*/\1/p'); \
+	rm -rf $$tmp; \
+	if [ -z "$$score" ] || ! awk "BEGIN { exit !($$score <= 2.0) }"; then echo "unit-check: exposure '$$score' > 2.0"; exit 1; fi; \
+	echo "unit-check: systemd-analyze verify clean, exposure $$score (at most 2.0 required)"
+
+# Installs the binary, the bundled model, the unit and its options file (kept if present).
+install: build
+	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/s4listen
+	install -Dm644 models/default.safetensors $(DESTDIR)$(PREFIX)/share/s4listen/default.safetensors
+	install -Dm644 systemd/s4listen.service $(DESTDIR)/etc/systemd/system/s4listen.service
+	[ -e $(DESTDIR)/etc/default/s4listen ] || install -Dm644 systemd/s4listen.default $(DESTDIR)/etc/default/s4listen
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "installed; start with: systemctl enable --now s4listen"
 
 bench: build
 	$(BIN) bench

@@ -25,7 +25,8 @@ public final class EventSocket {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard bound == 0, listen(fd, 16) == 0 else {
+        // Any local user may read the events, whatever the daemon's umask.
+        guard bound == 0, chmod(path, 0o666) == 0, listen(fd, 16) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
             throw .socket(path: path, reason: reason)
