@@ -7,7 +7,10 @@ APT_PACKAGES := libasound2-dev libsndfile1-dev libfftw3-dev libopenblas-dev pkg-
 BIN          := .build/release/s4listen
 SAMPLES      := $(wildcard samples/*.flac)
 
-.PHONY: all deps build demo test unit-check install bench py-test fixtures clean
+CLIPS        ?= ../shared/data/speech-commands/test
+SEED         ?= 1
+
+.PHONY: all deps build demo test unit-check install bench scene-eval py-test fixtures clean
 
 all: build
 
@@ -55,6 +58,11 @@ install: build
 
 bench: build
 	$(BIN) bench
+
+# Streaming benchmark: a ten-minute scene from CLIPS at 16 and 48 kHz through a file, a pipe and ALSA.
+scene-eval: build
+	python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
+	python3 tools/scene_eval.py --clips $(CLIPS) --seed $(SEED)
 
 # Python training code tests (PyTorch on CPU; not part of `make test`).
 py-test:

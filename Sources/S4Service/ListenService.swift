@@ -26,11 +26,15 @@ public final class ListenService: Service, @unchecked Sendable {
     private let socket: EventSocket?
     private let notifier: SystemdNotifier
     private let logger: Logger
+    /// Stop after this many samples (the input is treated as ending there).
+    private let sampleLimit: Int?
     private let stopRequested = Atomic<Bool>(false)
     private let reloadRequested = Atomic<Bool>(false)
 
     public init(source: AudioSource, model: S4Model, loadModel: @escaping ModelLoader,
-                detector: DetectorConfiguration, socket: EventSocket?, notifier: SystemdNotifier, logger: Logger) {
+                detector: DetectorConfiguration, socket: EventSocket?, notifier: SystemdNotifier, logger: Logger,
+                sampleLimit: Int? = nil) {
+        self.sampleLimit = sampleLimit
         self.source = source
         firstModel = model
         self.loadModel = loadModel
@@ -77,6 +81,7 @@ public final class ListenService: Service, @unchecked Sendable {
         var streamOffset = 0.0
         var block = [Float](repeating: 0, count: 4096)
         var lastPing = ContinuousClock.now
+        var samplesRead = 0
         while !stopRequested.load(ordering: .relaxed) {
             if reloadRequested.exchange(false, ordering: .relaxed) {
                 do {
@@ -90,7 +95,9 @@ public final class ListenService: Service, @unchecked Sendable {
                     notifier.notify("STATUS=model reload refused: \(error)")
                 }
             }
-            let count = try block.withUnsafeMutableBufferPointer { try source.read(into: $0) }
+            var count = try block.withUnsafeMutableBufferPointer { try source.read(into: $0) }
+            if let sampleLimit { count = min(count, max(0, sampleLimit - samplesRead)) }
+            samplesRead += count
             let events = count == 0
                 ? detector.finish()
                 : block.withUnsafeBufferPointer { detector.process(UnsafeBufferPointer(rebasing: $0[0..<count])) }

@@ -44,6 +44,9 @@ struct ListenCommand: AsyncParsableCommand {
     @Flag(help: "Also report _unknown_, _silence_ and commands under the threshold.")
     var all = false
 
+    @Option(help: "Stop after this many seconds of audio (default: until the input ends or SIGTERM).")
+    var seconds: Double?
+
     @Option(help: "Also send the event lines to clients of this Unix socket.")
     var socket: String?
 
@@ -65,7 +68,8 @@ struct ListenCommand: AsyncParsableCommand {
         let options = modelOptions
         let service = ListenService(
             source: source, model: model, loadModel: { try options.load().model },
-            detector: detector, socket: eventSocket, notifier: SystemdNotifier(), logger: logger)
+            detector: detector, socket: eventSocket, notifier: SystemdNotifier(), logger: logger,
+            sampleLimit: seconds.map { Int(($0 * Double(source.sampleRate)).rounded()) })
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
