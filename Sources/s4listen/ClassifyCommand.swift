@@ -1,32 +1,45 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import Logging
 import S4Audio
 import S4Core
+import S4Detection
 import S4Service
 
 struct ClassifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify",
-        abstract: "Classify audio files: one JSON line per file on standard output.",
+        abstract: "Classify audio files: one JSON line per file on standard output, in the order given.",
         discussion: """
             Each file is read at its own sampling rate and down-mixed; Δ is rescaled to the rate \
-            (no resampling). The model runs over consecutive windows of its clip length from a zero \
-            state; a file's result is its most confident command window. A file that cannot be read \
-            gives a line with "error", a message on standard error, and a non-zero exit status; the \
-            other files are still classified.
+            (no resampling). A clip (up to 1.5 windows of the model's clip length) is classified in \
+            windows from a zero state, and its result is its most confident command window. A longer \
+            file goes through the same detector as `listen` and its line lists the "detections". A \
+            file that cannot be read gives a line with "error", a message on standard error and a \
+            non-zero exit status; the other files are still classified.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "How S4 computes: recurrent (constant-memory recurrence) or convolution (FFT over the window).")
+    @Option(help: "How S4 computes clips: recurrent (constant-memory recurrence) or convolution (FFT over the window).")
     var mode: InferenceMode = .recurrent
+
+    @Option(help: "Files classified at once (threads).")
+    var jobs: Int = 1
+
+    @Option(help: "Minimum probability of a command for a detection in a long file.")
+    var threshold: Float = 0.6
 
     @Flag(name: .shortAndLong, help: "Log more on standard error.")
     var verbose = false
 
     @Argument(help: "Audio files (any format and rate libsndfile reads).")
     var files: [String]
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
 
     func run() throws {
         let logger = makeLogger(verbose: verbose)
@@ -35,34 +48,109 @@ struct ClassifyCommand: ParsableCommand {
         if model.metadata.isUntrained {
             logger.warning("model \(path) is untrained (random weights): its labels are meaningless")
         }
-        var classifiers: [Int: Classifier] = [:]
-        var failures = 0
-        for file in files {
-            do {
-                let reader = try SoundFileReader(path: file)
-                let samples = try reader.readAll()
-                let classifier = classifiers[reader.sampleRate] ?? Classifier(model: model, sampleRate: Double(reader.sampleRate), mode: mode)
-                classifiers[reader.sampleRate] = classifier
-                let windows = classifier.classify(samples)
-                let best = Self.mostConfidentCommand(windows)
-                JSONLine.object([
-                    ("file", .string(file)),
-                    ("label", .string(best.label)),
-                    ("score", .number(Double(best.score))),
-                    ("scores", .object(zip(best.labels, best.probabilities).map { ($0, .number(Double($1))) })),
-                    ("start", .number(best.start)),
-                    ("end", .number(best.end)),
-                    ("windows", .integer(windows.count)),
-                    ("sample_rate", .integer(reader.sampleRate)),
-                    ("mode", .string(mode.rawValue)),
-                ]).emit()
-            } catch {
-                failures += 1
-                logger.error("\(error)")
-                JSONLine.object([("file", .string(file)), ("error", .string("\(error)"))]).emit()
+        var detector = DetectorConfiguration()
+        detector.threshold = threshold
+        let batch = FileBatch(model: model, mode: mode, detector: detector, count: files.count,
+                              progress: isatty(STDERR_FILENO) == 1 && files.count > 1)
+        let files = self.files
+        DispatchQueue.concurrentPerform(iterations: min(jobs, files.count)) { worker in
+            for index in stride(from: worker, to: files.count, by: jobs) {
+                let line: String
+                do {
+                    line = try batch.classify(files[index])
+                } catch {
+                    logger.error("\(error)")
+                    batch.recordFailure()
+                    line = JSONLine.object([("file", .string(files[index])), ("error", .string("\(error)"))]).text
+                }
+                batch.finish(index, line: line)
             }
         }
-        if failures > 0 { throw ExitCode(1) }
+        if batch.failures > 0 { throw ExitCode(1) }
+    }
+}
+
+/// The shared state of a `classify` run: one classifier per sampling rate, made once; results
+/// printed in the order of the files as they become ready; a progress bar on a terminal.
+private final class FileBatch: @unchecked Sendable {
+    let model: S4Model
+    let mode: InferenceMode
+    let detector: DetectorConfiguration
+    private let lock = NSLock()
+    private var classifiers: [Int: Classifier] = [:]
+    private var ready: [Int: String] = [:]
+    private var nextToPrint = 0
+    private let count: Int
+    private let progress: Bool
+    private(set) var failures = 0
+
+    init(model: S4Model, mode: InferenceMode, detector: DetectorConfiguration, count: Int, progress: Bool) {
+        self.model = model; self.mode = mode; self.detector = detector; self.count = count; self.progress = progress
+    }
+
+    func classify(_ file: String) throws -> String {
+        let reader = try SoundFileReader(path: file)
+        let samples = try reader.readAll()
+        let rate = reader.sampleRate
+        let window = model.windowLength(forSampleRate: Double(rate))
+        var fields: [(String, JSONLine)] = [("file", .string(file))]
+        if samples.count * 2 <= window * 3 {
+            let windows = classifier(rate: rate).classify(samples)
+            let best = Self.mostConfidentCommand(windows)
+            fields += [
+                ("label", .string(best.label)),
+                ("score", .number(Double(best.score))),
+                ("scores", .object(zip(best.labels, best.probabilities).map { ($0, .number(Double($1))) })),
+                ("start", .number(best.start)),
+                ("end", .number(best.end)),
+                ("windows", .integer(windows.count)),
+            ]
+        } else {
+            let detector = KeywordDetector(model: model, sampleRate: Double(rate), configuration: self.detector)
+            let events = detector.process(samples) + detector.finish()
+            let best = events.max { $0.score < $1.score }
+            let formatter = EventFormatter(source: file, sampleRate: rate)
+            fields += [
+                ("label", best.map { .string($0.label) } ?? .raw("null")),
+                ("score", .number(Double(best?.score ?? 0))),
+                ("detections", .array(events.map { .raw(formatter.detection($0)) })),
+            ]
+        }
+        fields += [("sample_rate", .integer(rate)), ("seconds", .number(Double(samples.count) / Double(rate))),
+                   ("mode", .string(mode.rawValue))]
+        return JSONLine.object(fields).text
+    }
+
+    private func classifier(rate: Int) -> Classifier {
+        lock.lock()
+        defer { lock.unlock() }
+        if let existing = classifiers[rate] { return existing }
+        let made = Classifier(model: model, sampleRate: Double(rate), mode: mode)
+        classifiers[rate] = made
+        return made
+    }
+
+    func recordFailure() {
+        lock.lock()
+        failures += 1
+        lock.unlock()
+    }
+
+    /// Prints every result that is next in file order.
+    func finish(_ index: Int, line: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        ready[index] = line
+        while let next = ready.removeValue(forKey: nextToPrint) {
+            JSONLine.raw(next).emit()
+            nextToPrint += 1
+        }
+        if progress {
+            let done = nextToPrint, width = 30
+            let filled = width * done / max(count, 1)
+            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+            FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(count) files\(done == count ? "\n" : "")".utf8))
+        }
     }
 
     /// The window whose best label is a command (not `_unknown_`/`_silence_`) with the highest
