@@ -11,19 +11,6 @@ import Testing
         return url
     }()
 
-    /// Writes interleaved frames with libsndfile and returns the path.
-    static func write(_ name: String, frames: [Float], rate: Int, channels: Int, format: Int32) -> String {
-        let path = directory.appendingPathComponent(name).path
-        var info = SF_INFO()
-        info.samplerate = Int32(rate)
-        info.channels = Int32(channels)
-        info.format = format
-        let handle = sf_open(path, Int32(SFM_WRITE), &info)!
-        _ = frames.withUnsafeBufferPointer { sf_writef_float(handle, $0.baseAddress, sf_count_t(frames.count / channels)) }
-        sf_close(handle)
-        return path
-    }
-
     static func tone(rate: Int, seconds: Double = 0.5) -> [Float] {
         (0..<Int(Double(rate) * seconds)).map { Float(0.5 * sin(2 * Double.pi * 440 * Double($0) / Double(rate))) }
     }
@@ -31,7 +18,7 @@ import Testing
     @Test(arguments: [8000, 11025, 16000, 22050, 44100, 48000])
     func readsWaveAtItsOwnRate(rate: Int) throws {
         let samples = Self.tone(rate: rate)
-        let path = Self.write("tone-\(rate).wav", frames: samples, rate: rate, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = AudioFixtures.writeFile("tone-\(rate).wav", frames: samples, rate: rate, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         let reader = try SoundFileReader(path: path)
         #expect(reader.sampleRate == rate)
         let read = try reader.readAll()
@@ -42,8 +29,8 @@ import Testing
 
     @Test func flacAndFloatWaveAreExact() throws {
         let samples = Self.tone(rate: 16000)
-        let flac = Self.write("tone.flac", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_FLAC | SF_FORMAT_PCM_16))
-        let float = Self.write("tone-float.wav", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
+        let flac = AudioFixtures.writeFile("tone.flac", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_FLAC | SF_FORMAT_PCM_16))
+        let float = AudioFixtures.writeFile("tone-float.wav", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
         #expect(try SoundFileReader(path: float).readAll() == samples)
         #expect(zip(try SoundFileReader(path: flac).readAll(), samples).allSatisfy { abs($0 - $1) <= 1.0 / 32768 })
     }
@@ -51,7 +38,7 @@ import Testing
     @Test func stereoIsDownMixed() throws {
         let left = Self.tone(rate: 16000), right = left.map { -0.5 * $0 }
         let interleaved = zip(left, right).flatMap { [$0, $1] }
-        let path = Self.write("stereo.wav", frames: interleaved, rate: 16000, channels: 2, format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
+        let path = AudioFixtures.writeFile("stereo.wav", frames: interleaved, rate: 16000, channels: 2, format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
         let reader = try SoundFileReader(path: path)
         #expect(reader.channelCount == 2)
         let mono = try reader.readAll()
@@ -75,7 +62,7 @@ import Testing
     }
 
     @Test func zeroLengthAudioIsRefused() throws {
-        let path = Self.write("empty.wav", frames: [], rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = AudioFixtures.writeFile("empty.wav", frames: [], rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         #expect(throws: AudioSourceError.noAudio(source: path)) { try SoundFileReader(path: path).readAll() }
         let emptyFile = Self.directory.appendingPathComponent("zero-bytes.wav").path
         _ = FileManager.default.createFile(atPath: emptyFile, contents: Data())
@@ -84,7 +71,7 @@ import Testing
 
     @Test func truncatedFileGivesWhatIsThere() throws {
         let samples = Self.tone(rate: 16000)
-        let path = Self.write("full.wav", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = AudioFixtures.writeFile("full.wav", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         let cut = Self.directory.appendingPathComponent("cut.wav").path
         _ = FileManager.default.createFile(atPath: cut, contents: bytes.prefix(44 + 2 * 1000))
@@ -97,7 +84,7 @@ import Testing
     }
 
     @Test func absurdRateIsRefused() throws {
-        let path = Self.write("slow.wav", frames: Self.tone(rate: 100), rate: 100, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = AudioFixtures.writeFile("slow.wav", frames: Self.tone(rate: 100), rate: 100, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         #expect(throws: AudioSourceError.unsupportedRate(source: path, rate: 100)) { try SoundFileReader(path: path) }
     }
 }
