@@ -81,7 +81,8 @@ public final class KeywordDetector {
     public func finish() -> [DetectionEvent] {
         guard utterance != nil else { return [] }
         let end = sampleCount
-        if utterance?.offset == nil { utterance?.offset = end }
+        // The end of the word is where the trailing quiet began, if the gate has seen it start.
+        if utterance?.offset == nil { utterance?.offset = gate.quietRunStart ?? end }
         var events: [DetectionEvent] = []
         let silence = [Float](repeating: 0, count: frame.count)
         while utterance != nil {

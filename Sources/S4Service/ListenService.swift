@@ -30,6 +30,7 @@ public final class ListenService: Service, @unchecked Sendable {
     private let sampleLimit: Int?
     private let stopRequested = Atomic<Bool>(false)
     private let reloadRequested = Atomic<Bool>(false)
+    private let stoppingSent = Atomic<Bool>(false)
 
     public init(source: AudioSource, model: S4Model, loadModel: @escaping ModelLoader,
                 detector: DetectorConfiguration, socket: EventSocket?, notifier: SystemdNotifier, logger: Logger,
@@ -69,10 +70,14 @@ public final class ListenService: Service, @unchecked Sendable {
             // The loop sees the flag after its current read; a source that never delivers again
             // (a silent pipe) must not hold up the shutdown, so the wait ends now.
             stopRequested.store(true, ordering: .relaxed)
-            notifier.notify("STOPPING=1")
+            notifyStopping()
             finished.resume(with: .success(()))
         }
-        notifier.notify("STOPPING=1")
+        notifyStopping()
+    }
+
+    private func notifyStopping() {
+        if !stoppingSent.exchange(true, ordering: .relaxed) { notifier.notify("STOPPING=1") }
     }
 
     private func captureLoop() throws {

@@ -4,46 +4,13 @@ import Testing
 /// The `s4listen` executable as a user runs it: JSON lines on standard output, messages on
 /// standard error, exit status.
 @Suite struct CommandLineTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let binary = packageRoot.appendingPathComponent(".build/debug/s4listen").path
-    static let samples = ["yes", "stop"].map { packageRoot.appendingPathComponent("samples/\($0).flac").path }
-    static let directory: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("s4listen-cli-\(getpid())")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }()
+    static let samples = CLI.samples
+    static let directory = CLI.directory
+    static var model: String { CLI.model }
 
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-        var lines: [[String: Any]] {
-            stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-        }
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CLI.Result {
+        try CLI.run(arguments, environment: environment)
     }
-
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
-    /// A small untrained model written by the CLI itself.
-    static let model: String = {
-        let path = directory.appendingPathComponent("tiny.safetensors").path
-        _ = try! run(["random-model", "--size", "2x8x8", path])
-        return path
-    }()
 
     @Test func classifyPrintsOneJSONLinePerFile() throws {
         let result = try Self.run(["classify", "--model", Self.model] + Self.samples)
