@@ -32,7 +32,7 @@ import Testing
     }
 
     /// Convolution mode, per layer, in Float against float64: 1e-4 of each stage's scale (Float
-    /// FFT over 4000 samples and two layers; measured ≈1e-6).
+    /// FFT over 4000 samples and two layers; measured 3e-8 to 1e-7 on logits, 3e-7 on features).
     @Test(arguments: cases)
     func convolutionMatchesPyTorch(name: String, rate: Int) throws {
         let model = try S4Model(safetensors: try Self.load(name))
@@ -48,7 +48,7 @@ import Testing
     }
 
     /// Recurrent mode (Float, per sample, Δ rescaled) against PyTorch's float64 convolution: the
-    /// logits agree to 1e-4 of their scale.
+    /// logits agree to 1e-4 of their scale (measured 2e-7 to 3e-6).
     @Test(arguments: cases)
     func recurrenceMatchesPyTorch(name: String, rate: Int) throws {
         let model = try S4Model(safetensors: try Self.load(name))
