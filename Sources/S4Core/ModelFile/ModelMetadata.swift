@@ -122,7 +122,4 @@ public struct ModelMetadata: Sendable, Equatable {
         isUntrained = object["untrained"] as? Bool ?? false
         json = text
     }
-
-    /// Samples per window at the training rate.
-    public var windowLength: Int { Int((clipSeconds * Double(sampleRate)).rounded()) }
 }
