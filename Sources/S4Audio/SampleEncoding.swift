@@ -55,7 +55,7 @@ enum SampleEncoding: Equatable, Sendable {
     }
 
     @inline(__always)
-    private static func clamped(_ x: Float) -> Float {
+    static func clamped(_ x: Float) -> Float {
         x.isNaN ? 0 : Swift.min(Swift.max(x, -1), 1)
     }
 }

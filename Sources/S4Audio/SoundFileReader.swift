@@ -1,4 +1,5 @@
 import CSndFile
+import Foundation
 
 /// Any file libsndfile reads (WAV, FLAC, OGG, AIFF, …), at its own rate, down-mixed to mono
 /// Float in [−1, 1] block by block: memory stays constant however long the file is.
@@ -16,12 +17,18 @@ public final class SoundFileReader: AudioSource {
     private let handle: OpaquePointer
     private var interleaved: [Float] = []
 
+    /// libsndfile keeps the error of a failed open in a process-wide slot: opening and reading
+    /// that message happen under one lock, so concurrent opens (classify --jobs) get their own.
+    private static let openLock = NSLock()
+
     public init(path: String) throws(AudioSourceError) {
         source = path
         var info = SF_INFO()
-        guard let handle = sf_open(path, Int32(SFM_READ), &info) else {
-            throw .cannotOpen(source: path, reason: String(cString: sf_strerror(nil)))
-        }
+        Self.openLock.lock()
+        let opened = sf_open(path, Int32(SFM_READ), &info)
+        let failure = opened == nil ? String(cString: sf_strerror(nil)) : ""
+        Self.openLock.unlock()
+        guard let handle = opened else { throw .cannotOpen(source: path, reason: failure) }
         self.handle = handle
         sampleRate = Int(info.samplerate)
         channelCount = Int(info.channels)
@@ -48,13 +55,14 @@ public final class SoundFileReader: AudioSource {
         if n == 0, sf_error(handle) != 0 {
             throw .readFailed(source: source, reason: String(cString: sf_strerror(handle)))
         }
+        // Float files may hold NaN or values past full scale: treated as a pipe treats them.
         if c == 1 {
-            for i in 0..<n { output[i] = interleaved[i] }
+            for i in 0..<n { output[i] = SampleEncoding.clamped(interleaved[i]) }
         } else {
             let scale = 1 / Float(c)
             for i in 0..<n {
                 var sum: Float = 0
-                for k in 0..<c { sum += interleaved[i * c + k] }
+                for k in 0..<c { sum += SampleEncoding.clamped(interleaved[i * c + k]) }
                 output[i] = sum * scale
             }
         }
@@ -64,7 +72,6 @@ public final class SoundFileReader: AudioSource {
     /// The whole file, down-mixed.
     public func readAll() throws(AudioSourceError) -> [Float] {
         var samples: [Float] = []
-        samples.reserveCapacity(max(frameCount, 0))
         var block = [Float](repeating: 0, count: 8192)
         while true {
             let n = try block.withUnsafeMutableBufferPointer { buffer throws(AudioSourceError) in try read(into: buffer) }

@@ -35,7 +35,9 @@ struct EnergyGate {
     mutating func update(frame: UnsafeBufferPointer<Float>, start: Int) -> Transition? {
         var sum: Double = 0
         for x in frame { sum += Double(x) * Double(x) }
-        let level = 10 * log10(sum / Double(max(frame.count, 1)) + 1e-20)
+        var level = 10 * log10(sum / Double(max(frame.count, 1)) + 1e-20)
+        // A non-finite sample must not poison the floor for the rest of the stream.
+        if !level.isFinite { level = floor ?? -200 }
         let current = floor ?? level
         floor = level < current ? level : current + risePerFrame
         let reference = max(current, configuration.absoluteFloorDecibels)

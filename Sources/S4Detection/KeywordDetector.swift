@@ -45,7 +45,10 @@ public final class KeywordDetector {
         self.network = network
         gate = EnergyGate(configuration: configuration, sampleRate: sampleRate)
         windowLength = model.windowLength(forSampleRate: sampleRate)
-        leads = configuration.windowLeads.map { Int(($0 * sampleRate).rounded()) }
+        // Leads suit one-second clips; a model trained on shorter clips gets them scaled down so
+        // the word still falls inside its windows.
+        let longestLead = 0.4 * model.metadata.clipSeconds
+        leads = configuration.windowLeads.map { Int((min($0, longestLead) * sampleRate).rounded()) }
         let frameLength = gate.frameLength
         frame = Array(repeating: 0, count: frameLength)
         history = SampleHistory(capacity: (leads.max() ?? 0) + frameLength * (configuration.onsetFrames + 1))
@@ -113,7 +116,7 @@ public final class KeywordDetector {
         for (state, windowStart) in zip(states, starts) {
             state.reset()
             // Catch the window up to the current frame from the history ring.
-            history.forEachPiece(from: windowStart) { network.process($0, state: state) }
+            history.forEachPiece(from: windowStart, to: windowStart + windowLength) { network.process($0, state: state) }
         }
     }
 
@@ -134,7 +137,7 @@ public final class KeywordDetector {
                 }
             }
             if state.sampleCount >= windowLength {
-                current.probabilities[i] = Classification(labels: model.labels, logits: network.logits(state), start: 0, end: 0).probabilities
+                current.probabilities[i] = Classification.softmax(network.logits(state))
             }
         }
         utterance = current

@@ -16,15 +16,16 @@ struct SampleHistory {
         }
     }
 
-    /// Calls `body` with the samples in [from, end) in order, in at most two contiguous pieces.
-    /// `from` must be within the last `capacity` samples.
-    func forEachPiece(from: Int, _ body: (UnsafeBufferPointer<Float>) -> Void) {
+    /// Calls `body` with the samples in [from, min(to, end)) in order, in at most two contiguous
+    /// pieces. `from` must be within the last `capacity` samples.
+    func forEachPiece(from: Int, to limit: Int, _ body: (UnsafeBufferPointer<Float>) -> Void) {
         precondition(from >= end - ring.count && from <= end, "sample \(from) is no longer held")
+        let stop = min(limit, end)
         ring.withUnsafeBufferPointer { all in
             var position = from
-            while position < end {
+            while position < stop {
                 let offset = position % ring.count
-                let count = min(end - position, ring.count - offset)
+                let count = min(stop - position, ring.count - offset)
                 body(UnsafeBufferPointer(rebasing: all[offset..<(offset + count)]))
                 position += count
             }

@@ -21,7 +21,15 @@ public final class EventSocket {
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw .socket(path: path, reason: String(cString: strerror(errno))) }
-        unlink(path)  // a stale socket from an earlier run
+        // A stale socket from an earlier run is replaced; any other file at the path is refused.
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFSOCK else {
+                close(fd)
+                throw .socket(path: path, reason: "exists and is not a socket")
+            }
+            unlink(path)
+        }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }

@@ -57,6 +57,7 @@ public final class ListenService: Service, @unchecked Sendable {
         hangup.resume()
         defer { hangup.cancel() }
 
+        defer { notifyStopping() }  // also when the capture loop fails
         notifier.notify("READY=1\nSTATUS=listening on \(source.description) at \(source.sampleRate) Hz")
         logger.notice("listening", metadata: ["source": "\(source.description)", "rate": "\(source.sampleRate)"])
         let thread = Thread { [self] in
@@ -67,13 +68,13 @@ public final class ListenService: Service, @unchecked Sendable {
         try await withGracefulShutdownHandler {
             try await finished.wait()
         } onGracefulShutdown: { [self] in
-            // The loop sees the flag after its current read; a source that never delivers again
-            // (a silent pipe) must not hold up the shutdown, so the wait ends now.
+            // The loop sees the flag after its current read (a period for ALSA), decides any
+            // utterance in progress and returns. A source that never delivers again (a silent
+            // pipe) must not hold up the shutdown: the wait ends after one second regardless.
             stopRequested.store(true, ordering: .relaxed)
             notifyStopping()
-            finished.resume(with: .success(()))
+            DispatchQueue.global().asyncAfter(deadline: .now() + 1) { finished.resume(with: .success(())) }
         }
-        notifyStopping()
     }
 
     private func notifyStopping() {
@@ -87,6 +88,12 @@ public final class ListenService: Service, @unchecked Sendable {
         var block = [Float](repeating: 0, count: 4096)
         var lastPing = ContinuousClock.now
         var samplesRead = 0
+        defer {
+            // Stopped by request: the utterance in progress is decided rather than dropped.
+            if stopRequested.load(ordering: .relaxed) {
+                for event in detector.finish() { _ = emit(event, streamOffset: streamOffset) }
+            }
+        }
         while !stopRequested.load(ordering: .relaxed) {
             if reloadRequested.exchange(false, ordering: .relaxed) {
                 do {
@@ -114,7 +121,8 @@ public final class ListenService: Service, @unchecked Sendable {
                 logger.notice("end of input")
                 return
             }
-            if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval {
+            if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval,
+               !stopRequested.load(ordering: .relaxed) {
                 notifier.notify("WATCHDOG=1")
                 lastPing = .now
             }

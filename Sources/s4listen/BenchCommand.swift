@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import S4Audio
 import S4Core
 import S4Service
 
@@ -30,6 +31,16 @@ struct BenchCommand: ParsableCommand {
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
+
+    func validate() throws {
+        guard seconds.isFinite, seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be in (0, 3600]") }
+        guard chunkMilliseconds.isFinite, chunkMilliseconds > 0, chunkMilliseconds <= 1000 else {
+            throw ValidationError("--chunk-milliseconds must be in (0, 1000]")
+        }
+        guard SoundFileReader.supportedRates.contains(rate) else {
+            throw ValidationError("--rate \(rate) Hz is outside \(SoundFileReader.supportedRates)")
+        }
+    }
 
     func run() throws {
         let (model, source) = try loadModel()

@@ -53,6 +53,12 @@ struct ListenCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Log more on standard error.")
     var verbose = false
 
+    func validate() throws {
+        if let seconds, !(seconds.isFinite && seconds > 0) { throw ValidationError("--seconds must be a positive number") }
+        if let channels, !(1...64).contains(channels) { throw ValidationError("--channels must be 1 to 64") }
+        guard threshold.isFinite, (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
+    }
+
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a closed reader is seen as a write error and ends the run cleanly
         let logger = makeLogger(verbose: verbose)

@@ -33,8 +33,11 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> (model: S4Model, path: String) {
         let path = try resolvedPath()
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CommandFailure("cannot read model file \(path)")
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw CommandFailure("cannot read model file \(path): \(error.localizedDescription)")
         }
         do {
             return (try S4Model(safetensors: [UInt8](data)), path)

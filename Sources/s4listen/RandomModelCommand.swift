@@ -28,8 +28,9 @@ struct RandomModelCommand: ParsableCommand {
     }
 
     static func configuration(size: String, kernel: String, seed: UInt64) throws -> RandomModelConfiguration {
-        let parts = size.split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 3, parts.allSatisfy({ $0 > 0 }), parts[2] % 2 == 0 else {
+        let fields = size.split(separator: "x", omittingEmptySubsequences: false)
+        let parts = fields.compactMap { Int($0) }
+        guard fields.count == 3, parts.count == 3, parts.allSatisfy({ $0 > 0 && $0 <= 4096 }), parts[2] % 2 == 0 else {
             throw ValidationError("size must be LAYERSxWIDTHxSTATE with an even STATE, e.g. 6x128x64")
         }
         var configuration = RandomModelConfiguration()

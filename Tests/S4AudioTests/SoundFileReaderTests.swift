@@ -35,6 +35,14 @@ import Testing
         #expect(zip(try SoundFileReader(path: flac).readAll(), samples).allSatisfy { abs($0 - $1) <= 1.0 / 32768 })
     }
 
+    /// A float file holding NaN or values past full scale reads as a pipe would deliver it.
+    @Test func nonFiniteAndOverRangeFloatsAreTamed() throws {
+        let samples: [Float] = [0.5, .nan, 2, -3, .infinity, -0.25]
+        let path = AudioFixtures.writeFile("wild.wav", frames: samples, rate: 16000, channels: 1,
+                                           format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
+        #expect(try SoundFileReader(path: path).readAll() == [0.5, 0, 1, -1, 1, -0.25])
+    }
+
     @Test func stereoIsDownMixed() throws {
         let left = Self.tone(rate: 16000), right = left.map { -0.5 * $0 }
         let interleaved = zip(left, right).flatMap { [$0, $1] }

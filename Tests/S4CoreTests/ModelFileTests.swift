@@ -55,7 +55,25 @@ import Testing
 
     @Test func garbageIsRefused() {
         let message = Self.refusal(Array("RIFF....WAVEfmt this is not a model".utf8))
-        #expect(message != nil)
+        #expect(message?.hasPrefix("model file is") == true, "\(message ?? "accepted")")
+    }
+
+    /// Hostile headers: offsets and shapes whose arithmetic would overflow are refused, not trapped.
+    @Test func hostileHeadersAreRefused() {
+        func file(_ header: String) -> [UInt8] {
+            let json = Array(header.utf8)
+            return (0..<8).map { UInt8((UInt64(json.count) >> (8 * UInt64($0))) & 0xff) } + json + [0, 0, 0, 0]
+        }
+        let offsets = Self.refusal(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,9223372036854775807]}}"#))
+        #expect(offsets?.contains("lies outside the file") == true, "\(offsets ?? "accepted")")
+        let shape = Self.refusal(file(#"{"a":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]}}"#))
+        #expect(shape?.contains("impossibly large shape") == true, "\(shape ?? "accepted")")
+    }
+
+    @Test func absurdSizesInMetadataAreRefused() throws {
+        #expect(Self.refusal(try Self.variant { $0["clip_seconds"] = 1e300 })?.contains("clip_seconds") == true)
+        #expect(Self.refusal(try Self.variant { $0["norm_eps"] = 0 })?.contains("norm_eps must be positive") == true)
+        #expect(Self.refusal(try Self.variant { $0["sample_rate"] = 5 })?.contains("sample_rate") == true)
     }
 
     @Test func missingTensorIsNamed() throws {

@@ -27,34 +27,45 @@ import Testing
         #expect(worst / scale < 1e-12)
     }
 
-    /// The Float hot loop over a 16000-sample window against the Double recurrence. Tolerance
-    /// 3e-5 of max |y|: the bound s4-reference.md §7.2 measured for complex64 vs complex128.
-    @Test(arguments: [false, true])
-    func floatStepTracksDoubleStep(diagonal: Bool) {
-        let step = 0.004
-        let channel = randomChannel(stateSize: 64, diagonal: diagonal, method: diagonal ? .zoh : .bilinear, step: step, seed: 4)
-        let layer = DiscreteLayer(channels: [channel], stepScale: 1)
-        let discrete = channel.discretized(step: step)
+    /// The Float hot loop over a 16000-sample window against the Double recurrence, for 11
+    /// channels (one full block of eight lanes and a partial one), rank 1 and 2, and Δ from the
+    /// smallest a 48 kHz stream gives (3e-4) to the largest initialisation (0.1). Tolerance 3e-5
+    /// of max |y|: the bound s4-reference.md §7.2 measured for complex64 vs complex128.
+    @Test(arguments: [(false, 1, 0.004), (false, 2, 0.004), (false, 1, 3e-4), (false, 2, 0.1), (true, 0, 0.004), (true, 0, 3e-4)])
+    func floatStepTracksDoubleStep(diagonal: Bool, rank: Int, step: Double) {
+        let width = 11, length = 16000
+        let channels = (0..<width).map { h in
+            randomChannel(stateSize: 64, rank: max(rank, 1), diagonal: diagonal, method: diagonal ? .zoh : .bilinear,
+                          step: step * (1 + 0.1 * Double(h)), seed: UInt64(4 + h))
+        }
+        let layer = DiscreteLayer(channels: channels, stepScale: 1)
         var rng = SeededGenerator(seed: 8)
-        let input = (0..<16000).map { _ in Float(rng.normal()) }
+        let input = (0..<(length * width)).map { _ in Float(rng.normal()) }
         var output = [Float](repeating: 0, count: input.count)
-        var state = [DiscreteLayer.Lanes](repeating: .zero, count: layer.stateStride)
+        var state = [DiscreteLayer.Lanes](repeating: .zero, count: layer.stateStride * layer.blockCount)
         var scratch = [DiscreteLayer.Lanes](repeating: .zero, count: layer.scratchCount)
         input.withUnsafeBufferPointer { i in output.withUnsafeMutableBufferPointer { o in
             state.withUnsafeMutableBufferPointer { s in scratch.withUnsafeMutableBufferPointer { w in
-                layer.run(block: 0, state: s.baseAddress!, scratch: w.baseAddress!, input: i.baseAddress!,
-                          output: o.baseAddress!, stride: 1, count: input.count)
+                for block in 0..<layer.blockCount {
+                    let first = block * DiscreteLayer.laneCount
+                    layer.run(block: block, state: s.baseAddress! + block * layer.stateStride, scratch: w.baseAddress!,
+                              input: i.baseAddress! + first, output: o.baseAddress! + first, stride: width, count: length)
+                }
             } }
         } }
-        var x = [Complex<Double>](repeating: .zero, count: channel.modeCount)
-        let reference = input.map { discrete.step(&x, input: Double($0)) }
-        #expect(relativeError(output, reference) < 3e-5)
+        for (h, channel) in channels.enumerated() {
+            let discrete = channel.discretized(step: channel.step)
+            var x = [Complex<Double>](repeating: .zero, count: channel.modeCount)
+            let reference = (0..<length).map { discrete.step(&x, input: Double(input[$0 * width + h])) }
+            let got = (0..<length).map { output[$0 * width + h] }
+            #expect(relativeError(got, reference) < 3e-5, "channel \(h)")
+        }
     }
 
     /// Recurrent mode equals convolution mode over a whole 16000-sample window for a random
     /// 3-layer model. Both run in Float; they differ in summation order (FFT vs recurrence) through
-    /// three layers of LayerNorm, GELU and GLU, so the bound is 1e-3 of the logit scale (measured
-    /// 2e-6 for DPLR, 9e-6 for S4D), far below the differences between classes.
+    /// three layers of LayerNorm, GELU and GLU, so they agree to Float rounding amplified by depth (measured
+    /// 2e-6 for DPLR, 9e-6 for S4D); the test allows 5e-5.
     @Test(arguments: [ModelMetadata.Kernel.dplr, .diag])
     func recurrentEqualsConvolution(kernel: ModelMetadata.Kernel) {
         var configuration = RandomModelConfiguration()
@@ -74,7 +85,7 @@ import Testing
         recurrent.process(window, state: state)
         let convolution = ConvolutionNetwork(model: model, sampleRate: 16000)
         let reference = convolution.logits(window).map(Double.init)
-        #expect(relativeError(recurrent.logits(state), reference) < 1e-3)
+        #expect(relativeError(recurrent.logits(state), reference) < 5e-5)
     }
 
     /// Chunked recurrence equals per-sample recurrence: the SSM states are carried bit for bit;

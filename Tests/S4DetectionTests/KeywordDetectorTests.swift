@@ -103,6 +103,38 @@ import Testing
         var strict = DetectorConfiguration()
         strict.threshold = 1.01
         #expect(Self.run(Self.scene(seconds: 3, onsets: [1.0]), configuration: strict).isEmpty)
+        // A model whose labels are all non-commands never gives an event, whatever the threshold.
+        var configuration = RandomModelConfiguration()
+        configuration.width = 8
+        configuration.labels = ["_unknown_", "_silence_"]
+        let model = S4Model.random(configuration)
+        var lenient = DetectorConfiguration()
+        lenient.threshold = 0
+        let detector = KeywordDetector(model: model, sampleRate: 16000, configuration: lenient)
+        let scene = Self.scene(seconds: 3, onsets: [1.0])
+        #expect((detector.process(scene) + detector.finish()).isEmpty)
+        let reporting = KeywordDetector(model: model, sampleRate: 16000, configuration: Self.everything)
+        #expect((reporting.process(scene) + reporting.finish()).count == 1)
+    }
+
+    /// A model trained on 0.25 s clips: leads shrink to 0.1 s, windows hold exactly L samples.
+    @Test func shortClipModel() throws {
+        var configuration = RandomModelConfiguration()
+        configuration.width = 8
+        configuration.clipSeconds = 0.25
+        let model = S4Model.random(configuration)
+        let samples = Self.scene(seconds: 3, onsets: [1.0], length: 0.15)
+        let detector = KeywordDetector(model: model, sampleRate: 16000, configuration: Self.everything)
+        let events = detector.process(samples) + detector.finish()
+        let event = try #require(events.first)
+        #expect(events.count == 1)
+        #expect(abs(event.decidedAt - (event.start - 0.1 + 0.25)) < 0.011)
+        let onset = Int((event.start * 16000).rounded()), start = onset - 1600
+        let classifier = Classifier(model: model, sampleRate: 16000, mode: .recurrent)
+        let expected = Classification.softmax(classifier.logits(Array(samples[start..<(start + 4000)])))
+        for (label, probability) in event.scores {
+            #expect(abs(probability - expected[model.labels.firstIndex(of: label)!]) < 1e-5, "\(label)")
+        }
     }
 
     /// A stream that ends inside a window is decided with the window completed by zeros.

@@ -86,20 +86,22 @@ public struct ModelMetadata: Sendable, Equatable {
         labels = try field("labels", as: [String].self)
         guard !labels.isEmpty else { throw .invalidMetadata("labels is empty") }
         sampleRate = try integer("sample_rate")
-        guard sampleRate > 0 else { throw .invalidMetadata("sample_rate must be positive, got \(sampleRate)") }
+        guard (1000...384_000).contains(sampleRate) else {
+            throw .invalidMetadata("sample_rate must be between 1000 and 384000 Hz, got \(sampleRate)")
+        }
         inputMean = try number("input_mean")
         inputStd = try number("input_std")
         guard inputStd > 0 else { throw .invalidMetadata("input_std must be positive, got \(inputStd)") }
         clipSeconds = try number("clip_seconds")
-        guard clipSeconds > 0, clipSeconds * Double(sampleRate) >= 1 else {
-            throw .invalidMetadata("clip_seconds must be positive, got \(clipSeconds)")
+        guard clipSeconds > 0, clipSeconds <= 60, clipSeconds * Double(sampleRate) >= 1 else {
+            throw .invalidMetadata("clip_seconds must be between one sample and 60 s, got \(clipSeconds)")
         }
         dModel = try integer("d_model")
         layerCount = try integer("n_layers")
         stateSize = try integer("d_state")
-        guard dModel > 0 else { throw .invalidMetadata("d_model must be positive, got \(dModel)") }
-        guard layerCount >= 0 else { throw .invalidMetadata("n_layers must not be negative, got \(layerCount)") }
-        guard stateSize > 0, stateSize % 2 == 0 else {
+        guard (1...4096).contains(dModel) else { throw .invalidMetadata("d_model must be 1 to 4096, got \(dModel)") }
+        guard (0...256).contains(layerCount) else { throw .invalidMetadata("n_layers must be 0 to 256, got \(layerCount)") }
+        guard stateSize > 0, stateSize <= 4096, stateSize % 2 == 0 else {
             throw .invalidMetadata("d_state must be even and positive (N/2 conjugate pairs are stored), got \(stateSize)")
         }
         kernel = try choice("kernel", Kernel.self)
@@ -113,7 +115,7 @@ public struct ModelMetadata: Sendable, Equatable {
         }
         norm = try choice("norm", Norm.self)
         normEpsilon = try number("norm_eps")
-        guard normEpsilon >= 0 else { throw .invalidMetadata("norm_eps must not be negative") }
+        guard normEpsilon > 0 else { throw .invalidMetadata("norm_eps must be positive, got \(normEpsilon)") }
         let activation = try field("activation", as: String.self)
         guard activation == "gelu" else { throw .invalidMetadata("activation \"\(activation)\" is not supported") }
         output = try choice("output", Output.self)

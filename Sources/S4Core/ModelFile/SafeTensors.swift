@@ -45,10 +45,17 @@ public struct SafeTensors: Sendable {
             }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw .malformed("tensor \(name) has a negative dimension") }
             let begin = offsets[0], end = offsets[1]
-            guard begin >= 0, end >= begin, dataStart + end <= bytes.count else {
+            guard begin >= 0, end >= begin, end <= bytes.count - dataStart else {
                 throw .truncated("tensor \(name) lies outside the file (bytes \(begin)..<\(end) of \(bytes.count - dataStart))")
             }
-            let count = shape.reduce(1, *)
+            // Checked arithmetic: a hostile header must give an error, not an overflow trap.
+            var count = elementSize
+            for dimension in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+                guard !overflow else { throw .malformed("tensor \(name) has an impossibly large shape \(shape)") }
+                count = product
+            }
+            count /= elementSize
             guard count * elementSize == end - begin else {
                 throw .malformed("tensor \(name) has \(end - begin) bytes but shape \(shape) of \(dtype) needs \(count * elementSize)")
             }

@@ -19,12 +19,17 @@ public struct Classification: Sendable {
 
     public init(labels: [String], logits: [Float], start: Double, end: Double) {
         self.labels = labels
+        probabilities = Self.softmax(logits)
+        self.start = start
+        self.end = end
+    }
+
+    /// Probabilities from logits (shifted by the maximum, so large logits cannot overflow).
+    public static func softmax(_ logits: [Float]) -> [Float] {
         let peak = logits.max() ?? 0
         let exps = logits.map { Float.exp($0 - peak) }
         let total = exps.reduce(0, +)
-        probabilities = exps.map { $0 / total }
-        self.start = start
-        self.end = end
+        return exps.map { $0 / total }
     }
 
     public var bestIndex: Int { probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0 }

@@ -14,10 +14,13 @@ struct SymmetricEigen {
         var a = matrix
         var v = [Double](repeating: 0, count: n * n)
         for i in 0..<n { v[i * n + i] = 1 }
+        var total = 0.0
+        for value in matrix { total += value * value }
         for _ in 0..<maxSweeps {
             var off = 0.0
             for p in 0..<n { for q in (p + 1)..<n { off += a[p * n + q] * a[p * n + q] } }
-            if off < 1e-30 { break }
+            // Converged when the off-diagonal part is at rounding level relative to the matrix.
+            if off <= 1e-30 * total { break }
             for p in 0..<(n - 1) {
                 for q in (p + 1)..<n {
                     let apq = a[p * n + q]
