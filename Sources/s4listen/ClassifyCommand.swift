@@ -90,12 +90,17 @@ private final class FileBatch: @unchecked Sendable {
 
     func classify(_ file: String) throws -> String {
         let reader = try SoundFileReader(path: file)
-        let samples = try reader.readAll()
         let rate = reader.sampleRate
         let window = model.windowLength(forSampleRate: Double(rate))
+        // Read at most 1.5 windows first: a clip ends there; a longer file is streamed through
+        // the detector block by block, so memory does not grow with the file.
+        let head = try Self.read(reader, atMost: window * 3 / 2 + 1)
+        guard !head.isEmpty else { throw AudioSourceError.noAudio(source: file) }
         var fields: [(String, JSONLine)] = [("file", .string(file))]
-        if samples.count * 2 <= window * 3 {
-            let windows = classifier(rate: rate).classify(samples)
+        let seconds: Double
+        if head.count <= window * 3 / 2 {
+            seconds = Double(head.count) / Double(rate)
+            let windows = classifier(rate: rate).classify(head)
             let best = Self.mostConfidentCommand(windows)
             fields += [
                 ("label", .string(best.label)),
@@ -104,21 +109,43 @@ private final class FileBatch: @unchecked Sendable {
                 ("start", .number(best.start)),
                 ("end", .number(best.end)),
                 ("windows", .integer(windows.count)),
+                ("mode", .string(mode.rawValue)),
             ]
         } else {
             let detector = KeywordDetector(model: model, sampleRate: Double(rate), configuration: self.detector)
-            let events = detector.process(samples) + detector.finish()
+            var events = detector.process(head)
+            var block = [Float](repeating: 0, count: 8192)
+            while case let count = try block.withUnsafeMutableBufferPointer({ buffer throws(AudioSourceError) in try reader.read(into: buffer) }),
+                  count > 0 {
+                events += block.withUnsafeBufferPointer { detector.process(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+            }
+            events += detector.finish()
+            seconds = Double(detector.sampleCount) / Double(rate)
             let best = events.max { $0.score < $1.score }
             let formatter = EventFormatter(source: file, sampleRate: rate)
             fields += [
                 ("label", best.map { .string($0.label) } ?? .raw("null")),
                 ("score", .number(Double(best?.score ?? 0))),
                 ("detections", .array(events.map { .raw(formatter.detection($0)) })),
+                ("mode", .string(InferenceMode.recurrent.rawValue)),
             ]
         }
-        fields += [("sample_rate", .integer(rate)), ("seconds", .number(Double(samples.count) / Double(rate))),
-                   ("mode", .string(mode.rawValue))]
+        fields += [("sample_rate", .integer(rate)), ("seconds", .number(seconds))]
         return JSONLine.object(fields).text
+    }
+
+    /// Up to `limit` samples from the start of the file.
+    private static func read(_ reader: SoundFileReader, atMost limit: Int) throws -> [Float] {
+        var samples = [Float](repeating: 0, count: limit)
+        var filled = 0
+        while filled < limit {
+            let count = try samples.withUnsafeMutableBufferPointer { buffer throws(AudioSourceError) in
+                try reader.read(into: UnsafeMutableBufferPointer(rebasing: buffer[filled..<limit]))
+            }
+            if count == 0 { break }
+            filled += count
+        }
+        return Array(samples.prefix(filled))
     }
 
     private func classifier(rate: Int) -> Classifier {
