@@ -14,6 +14,7 @@ used for selection). Resume with --resume runs/x/last.pt.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import os
@@ -82,6 +83,12 @@ def parse_args(argv=None):
     a("--test-at-end", action="store_true", help="score the best model on test/ once, at the end")
     a("--export", default="", help="model file to write at the end (default OUT_DIR/model.safetensors)")
     a("--log-every", type=int, default=50)
+    a("--stop-at", default="", help="wall-clock UTC deadline, 'HH:MM' (today) or ISO 8601: stop "
+      "training (mid-epoch if need be) early enough to validate, checkpoint and export by then")
+    a("--time-schedule", action="store_true", help="with --stop-at: the cosine decay follows "
+      "wall-clock progress towards the deadline (or step progress, whichever is further)")
+    a("--export-best", default="", help="model file rewritten after every validation improvement "
+      "(default OUT_DIR/best.safetensors; 'none' to disable)")
     pre, _ = ap.parse_known_args(argv)
     if pre.tiny:  # tiny defaults; explicit flags still win
         ap.set_defaults(d_model=8, n_layers=2, d_state=4, epochs=1, batch_size=8, max_train=48,
@@ -92,6 +99,24 @@ def parse_args(argv=None):
     if args.init is None:
         args.init = "legs" if args.kernel == "dplr" else "lin"
     return args
+
+
+def parse_deadline(s: str) -> float | None:
+    """'HH:MM' (UTC, today) or an ISO 8601 time -> Unix time (None if empty)."""
+    if not s:
+        return None
+    if len(s) <= 5 and ":" in s:
+        hh, mm = (int(v) for v in s.split(":"))
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
+    d = datetime.datetime.fromisoformat(s)
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=datetime.timezone.utc)
+    return d.timestamp()
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M:%S")
 
 
 def seed_all(seed: int):
@@ -131,6 +156,22 @@ def save_checkpoint(path, **state):
     os.replace(tmp, path)
 
 
+def export_best(model: S4Model, best_state, path, trained_on, history, best):
+    """Write the best-by-validation weights as a model file (atomically), then restore."""
+    cur = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    model.load_state_dict(best_state)
+    model.eval()
+    h = max(history, key=lambda h: np.mean([v["acc"] for v in h["val"].values()]))
+    metrics = {"val_mean_acc": best, "epoch": h["epoch"], "val": h["val"],
+               "parameters": count_parameters(model)}
+    tmp = path + ".tmp"
+    export_model(model, tmp, trained_on=trained_on, metrics=metrics)
+    os.replace(tmp, path)
+    model.load_state_dict(cur)
+    model.train(was_training)
+
+
 def main(argv=None):
     args = parse_args(argv)
     seed_all(args.seed)
@@ -165,8 +206,17 @@ def main(argv=None):
                             lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, len(xtr) // args.batch_size)
     total_steps = steps_per_epoch * args.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: cosine_warmup(s, args.warmup_steps, total_steps))
+    deadline = parse_deadline(args.stop_at)
+    clock = {"t0": time.time()}   # start of the time budget (kept across resumes)
+
+    def lr_factor(s):
+        f = cosine_warmup(s, args.warmup_steps, total_steps)
+        if args.time_schedule and deadline is not None and s >= args.warmup_steps:
+            p = (time.time() - clock["t0"]) / max(1.0, deadline - clock["t0"])
+            f = min(f, 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, p)))))
+        return f
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     print(f"model: {count_parameters(model)} parameters, {json.dumps(cfg.to_dict())}", flush=True)
 
     start_epoch, step, best, best_state, history = 0, 0, -1.0, None, []
@@ -181,6 +231,7 @@ def main(argv=None):
         sched.load_state_dict(ck["scheduler"])
         start_epoch, step, best = ck["epoch"], ck["step"], ck["best_val"]
         best_state, history = ck.get("best_model"), ck.get("history", [])
+        clock["t0"] = ck.get("clock_t0", clock["t0"])
         torch.set_rng_state(ck["rng"]["torch"])
         np.random.set_state(ck["rng"]["numpy"])
         random.setstate(ck["rng"]["python"])
@@ -198,11 +249,36 @@ def main(argv=None):
                                                                 args.multirate_prob],
                   "licence": "Speech Commands, Pete Warden, CC BY 4.0"}
 
+    best_path = args.export_best or os.path.join(args.out_dir, "best.safetensors")
+    if best_path == "none":
+        best_path = ""
+    eval_cost = [0.0]   # seconds the last validation took (to stop early enough)
+
+    def must_stop() -> bool:
+        if deadline is None:
+            return False
+        margin = 1.5 * eval_cost[0] + 30.0      # final validation + checkpoint + export
+        return time.time() + margin >= deadline
+
+    if deadline is not None:
+        print(f"deadline {datetime.datetime.fromtimestamp(deadline, datetime.timezone.utc).isoformat()}"
+              f" ({(deadline - time.time()) / 60:.1f} min from now)", flush=True)
+    stopped = False
     for epoch in range(start_epoch, args.epochs):
+        if must_stop():
+            print(f"deadline reached before epoch {epoch + 1}: stopping", flush=True)
+            stopped = True
+            break
         model.train()
         perm = torch.randperm(len(xtr))
         t_ep, run_loss, run_n = time.time(), 0.0, 0
+        done_steps = 0
         for b in range(steps_per_epoch):
+            if must_stop():
+                print(f"deadline reached at epoch {epoch + 1} step {b}/{steps_per_epoch}: "
+                      f"stopping mid-epoch", flush=True)
+                stopped = True
+                break
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
             xb, yb = xtr[idx].to(device), ytr[idx].to(device)
             f_in = D.SAMPLE_RATE
@@ -221,24 +297,44 @@ def main(argv=None):
             run_n += len(yb)
             if not math.isfinite(loss.item()):
                 raise SystemExit(f"non-finite loss at step {step}")
+            done_steps += 1
             if step % args.log_every == 0:
+                el = time.time() - t_ep
                 print(f"epoch {epoch + 1} step {step} loss {run_loss / run_n:.4f} "
-                      f"lr {sched.get_last_lr()[0]:.2e} rate {f_in}", flush=True)
+                      f"lr {sched.get_last_lr()[0]:.2e} rate {f_in} "
+                      f"{el / done_steps:.2f}s/step [{utc_now()}]", flush=True)
+        if done_steps == 0:
+            break
+        t_train = time.time() - t_ep
+        t_ev = time.time()
         val = evaluate(model, xva, yva, eval_rates, device, args.eval_batch_size)
+        eval_cost[0] = time.time() - t_ev
         score = float(np.mean([v["acc"] for v in val.values()]))
-        history.append({"epoch": epoch + 1, "train_loss": run_loss / max(1, run_n), "val": val})
-        if score > best:
+        history.append({"epoch": epoch + 1, "train_loss": run_loss / max(1, run_n), "val": val,
+                        "steps": done_steps, "complete": not stopped, "train_s": t_train,
+                        "eval_s": eval_cost[0]})
+        improved = score > best
+        if improved:
             best = score
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        print(f"epoch {epoch + 1}/{args.epochs} train_loss {run_loss / max(1, run_n):.4f} val "
+        print(f"epoch {epoch + 1}/{args.epochs}{' (partial)' if stopped else ''} train_loss "
+              f"{run_loss / max(1, run_n):.4f} val "
               + " ".join(f"{r}:{v['acc']:.4f}" for r, v in val.items())
-              + f" best {best:.4f} ({time.time() - t_ep:.1f}s)", flush=True)
+              + f" best {best:.4f} (train {t_train:.1f}s = {t_train / done_steps:.2f}s/step, "
+              f"val {eval_cost[0]:.1f}s) [{utc_now()}]", flush=True)
+        # a partial epoch is recorded as not done, so a resume redoes it
         save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=opt.state_dict(),
-                        scheduler=sched.state_dict(), epoch=epoch + 1, step=step, best_val=best,
+                        scheduler=sched.state_dict(), epoch=epoch + (0 if stopped else 1),
+                        step=step, best_val=best,
                         best_model=best_state, history=history, model_config=cfg.to_dict(),
-                        args=vars(args), trained_on=trained_on,
+                        args=vars(args), trained_on=trained_on, clock_t0=clock["t0"],
                         rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                              "python": random.getstate()})
+        if improved and best_path:
+            export_best(model, best_state, best_path, trained_on, history, best)
+            print(f"exported {best_path} (val mean {best:.4f})", flush=True)
+        if stopped:
+            break
 
     # ---- final: best weights, optional one-off test score, export ----
     if best_state is not None:

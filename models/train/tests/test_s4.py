@@ -141,6 +141,32 @@ def test_fft_conv_is_causal_linear_convolution():
             assert np.abs(y[b, h].numpy() - ref).max() < 1e-12
 
 
+@pytest.mark.parametrize("shape", [((2, 3, 33), (3, 33)), ((2, 3, 40), (3, 17)), ((3, 29), (3, 29)),
+                                   ((2, 2, 3, 31), (3, 31))])
+def test_fft_conv_custom_backward_matches_autograd(shape):
+    g = torch.Generator().manual_seed(1)
+    u = torch.randn(*shape[0], dtype=torch.float64, generator=g, requires_grad=True)
+    K = torch.randn(*shape[1], dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(*shape[0], dtype=torch.float64, generator=g)
+    du, dK = torch.autograd.grad((s4.fft_conv(u, K) * w).sum(), (u, K))
+    ru, rK = torch.autograd.grad((s4.fft_conv_reference(u, K) * w).sum(), (u, K))
+    assert (du - ru).abs().max() < 1e-12 and (dK - rK).abs().max() < 1e-12
+    assert torch.autograd.gradcheck(s4.fft_conv, (u, K))
+
+
+def test_fast_fft_length():
+    def smooth(k):
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        return k == 1
+
+    for n in [1, 2, 7, 66, 30392, 32000, 88356]:
+        m = s4.fast_fft_length(n)
+        assert m >= n and smooth(m) and not any(smooth(k) for k in range(n, m))
+    assert s4.fast_fft_length(30392) == 30720 and s4.fast_fft_length(32000) == 32000
+
+
 @pytest.mark.parametrize("cls", ["dplr", "diag"])
 def test_rate_scales_delta(cls):
     """rate multiplies Delta: kernel(L, rate) == kernel(L, 1) with log_dt + log(rate)."""
