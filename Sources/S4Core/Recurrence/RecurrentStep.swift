@@ -7,7 +7,10 @@ extension DiscreteLayer {
         let lanes = min(Self.laneCount, width - block * Self.laneCount)
         constants.withUnsafeBufferPointer { buffer in
             let k = buffer.baseAddress! + block &* blockStride
-            if isLowRank {
+            if isLowRank && rank == 1 {
+                Self.stepRankOne(k, modes: modes, skip: skip[block], state: state, scratch: scratch,
+                                 input: input, output: output, stride: stride, count: count, lanes: lanes)
+            } else if isLowRank {
                 Self.stepLowRank(k, modes: modes, rank: rank, skip: skip[block], state: state, scratch: scratch,
                                  input: input, output: output, stride: stride, count: count, lanes: lanes)
             } else {
@@ -93,6 +96,55 @@ extension DiscreteLayer {
             var y0 = skip * u, y1 = Lanes.zero
             for j in 0..<m {
                 let re = fma(p0Re[j], w0, sRe[j]), im = fma(p0Im[j], w0, sIm[j])
+                let xr = fma(dRe[j], re, fma(-dIm[j], im, bRe[j] * u))
+                let xi = fma(dRe[j], im, fma(dIm[j], re, bIm[j] * u))
+                xRe[j] = xr
+                xIm[j] = xi
+                y0 = fma(cRe[j], xr, y0)
+                y1 = fma(cIm[j], xi, y1)
+            }
+            store(y0 - y1, to: output + t &* stride, lanes: lanes)
+        }
+    }
+
+    /// The rank-1 case of `stepLowRank` (HiPPO-LegS) in three passes over the modes instead of
+    /// five: each pass fuses an update with the reduction that follows it.
+    @inline(__always)
+    static func stepRankOne(_ k: UnsafePointer<Lanes>, modes m: Int, skip: Lanes,
+                            state: UnsafeMutablePointer<Lanes>, scratch: UnsafeMutablePointer<Lanes>,
+                            input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                            stride: Int, count: Int, lanes: Int) {
+        let eRe = k, eIm = k + m, dRe = k + 2 &* m, dIm = k + 3 &* m
+        let bRe = k + 4 &* m, bIm = k + 5 &* m, cRe = k + 6 &* m, cIm = k + 7 &* m
+        let pRe = k + 8 &* m, pIm = k + 9 &* m, rRe = k + 10 &* m, rIm = k + 11 &* m
+        let xRe = state, xIm = state + m
+        let sRe = scratch, sIm = scratch + m
+        for t in 0..<count {
+            let u = load(input + t &* stride, lanes: lanes)
+            // s = E ⊙ x, v = 2Re(Pᴴx)
+            var v0 = Lanes.zero, v1 = Lanes.zero
+            for j in 0..<m {
+                let xr = xRe[j], xi = xIm[j]
+                sRe[j] = fma(eRe[j], xr, -eIm[j] * xi)
+                sIm[j] = fma(eRe[j], xi, eIm[j] * xr)
+                v0 = fma(pRe[j], xr, v0)
+                v1 = fma(pIm[j], xi, v1)
+            }
+            let v = -2 * (v0 + v1)
+            // s −= P v, w = 2Re(R̃ s)
+            var w0 = Lanes.zero, w1 = Lanes.zero
+            for j in 0..<m {
+                let sr = fma(pRe[j], v, sRe[j]), si = fma(pIm[j], v, sIm[j])
+                sRe[j] = sr
+                sIm[j] = si
+                w0 = fma(rRe[j], sr, w0)
+                w1 = fma(rIm[j], si, w1)
+            }
+            let w = w1 - w0
+            // x = D ⊙ (s − P w) + B̄u, y = 2Re(C x) + D u
+            var y0 = skip * u, y1 = Lanes.zero
+            for j in 0..<m {
+                let re = fma(pRe[j], w, sRe[j]), im = fma(pIm[j], w, sIm[j])
                 let xr = fma(dRe[j], re, fma(-dIm[j], im, bRe[j] * u))
                 let xi = fma(dRe[j], im, fma(dIm[j], re, bIm[j] * u))
                 xRe[j] = xr
