@@ -55,6 +55,9 @@ public final class KeywordDetector {
         states = leads.map { _ in network.makeState(chunkCapacity: frameLength) }
     }
 
+    /// Whether an utterance is being classified (its windows are still filling).
+    public var isDeciding: Bool { utterance != nil }
+
     /// Samples consumed so far.
     public var sampleCount: Int { history.end + frameFill }
 

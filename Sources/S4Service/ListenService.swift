@@ -82,8 +82,8 @@ public final class ListenService: Service, @unchecked Sendable {
     }
 
     private func captureLoop() throws {
-        var model = firstModel
-        var detector = KeywordDetector(model: model, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
+        var pendingModel: S4Model?
+        var detector = KeywordDetector(model: firstModel, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
         var streamOffset = 0.0
         var block = [Float](repeating: 0, count: 4096)
         var lastPing = ContinuousClock.now
@@ -97,15 +97,19 @@ public final class ListenService: Service, @unchecked Sendable {
         while !stopRequested.load(ordering: .relaxed) {
             if reloadRequested.exchange(false, ordering: .relaxed) {
                 do {
-                    model = try loadModel()
-                    streamOffset += Double(detector.sampleCount) / Double(source.sampleRate)
-                    detector = KeywordDetector(model: model, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
-                    logger.notice("model reloaded", metadata: ["parameters": "\(model.parameterCount)"])
-                    notifier.notify("STATUS=model reloaded")
+                    pendingModel = try loadModel()
                 } catch {
                     logger.error("model reload refused, the running model stays: \(error)")
                     notifier.notify("STATUS=model reload refused: \(error)")
                 }
+            }
+            // A new model takes over between utterances, so none is cut in two.
+            if let next = pendingModel, !detector.isDeciding {
+                pendingModel = nil
+                streamOffset += Double(detector.sampleCount) / Double(source.sampleRate)
+                detector = KeywordDetector(model: next, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
+                logger.notice("model reloaded", metadata: ["parameters": "\(next.parameterCount)"])
+                notifier.notify("STATUS=model reloaded")
             }
             var count = try block.withUnsafeMutableBufferPointer { try source.read(into: $0) }
             if let sampleLimit { count = min(count, max(0, sampleLimit - samplesRead)) }
