@@ -189,4 +189,9 @@ private final class FileBatch: @unchecked Sendable {
     }
 }
 
-extension InferenceMode: ExpressibleByArgument {}
+extension InferenceMode: ExpressibleByArgument {
+    /// `recurrent` or `convolution`; `conv` is accepted for the latter.
+    public init?(argument: String) {
+        self.init(rawValue: argument == "conv" ? "convolution" : argument)
+    }
+}

@@ -31,7 +31,7 @@ import Testing
 
     @Test func bothModesAgree() throws {
         let recurrent = try Self.run(["classify", "--model", Self.model, "--mode", "recurrent", Self.samples[0]]).lines[0]
-        let convolution = try Self.run(["classify", "--model", Self.model, "--mode", "convolution", Self.samples[0]]).lines[0]
+        let convolution = try Self.run(["classify", "--model", Self.model, "--mode", "conv", Self.samples[0]]).lines[0]
         #expect(recurrent["label"] as? String == convolution["label"] as? String)
         let a = recurrent["scores"] as! [String: Double], b = convolution["scores"] as! [String: Double]
         #expect(a.keys.allSatisfy { abs(a[$0]! - b[$0]!) < 1e-4 })
