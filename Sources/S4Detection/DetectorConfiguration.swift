@@ -19,6 +19,9 @@ public struct DetectorConfiguration: Sendable {
     /// Frames never quieter than this (dBFS) count as silence whatever the floor (keeps digital
     /// silence from making every click an utterance).
     public var absoluteFloorDecibels: Double = -70
+    /// An utterance still loud after this long is taken as a rise of the background: the floor
+    /// jumps to the current level and the gate re-arms (seconds).
+    public var maxUtteranceSeconds = 1.5
     /// How fast the noise floor may rise, dB per second (it falls at once to quieter frames).
     public var floorRiseDecibelsPerSecond: Double = 3
     /// Each utterance is classified in windows that start this long before its onset (seconds);

@@ -19,6 +19,9 @@ struct EnergyGate {
     private var floor: Double?
     private var run = 0
     private var runStart = 0
+    /// Frames since the current utterance began.
+    private var activeFrames = 0
+    private let maxActiveFrames: Int
     private(set) var isActive = false
 
     /// While an utterance is active and the latest frames are quiet: where that quiet run began,
@@ -29,6 +32,7 @@ struct EnergyGate {
         self.configuration = configuration
         frameLength = max(1, Int((configuration.frameSeconds * sampleRate).rounded()))
         risePerFrame = configuration.floorRiseDecibelsPerSecond * Double(frameLength) / sampleRate
+        maxActiveFrames = max(1, Int((configuration.maxUtteranceSeconds * sampleRate / Double(frameLength)).rounded()))
     }
 
     /// Updates with one frame that starts at sample `start`; returns a transition if one happened.
@@ -47,6 +51,7 @@ struct EnergyGate {
                 run += 1
                 if run >= configuration.onsetFrames {
                     isActive = true
+                    activeFrames = 0
                     run = 0
                     return .onset(runStart)
                 }
@@ -54,6 +59,16 @@ struct EnergyGate {
                 run = 0
             }
         } else {
+            activeFrames += 1
+            // Loud for longer than any command: the background itself got louder (a tap turned
+            // on). Take its level as the new floor and end the utterance, so the gate is ready
+            // for the next word instead of waiting for the slow floor to catch up.
+            if activeFrames >= maxActiveFrames {
+                floor = level
+                isActive = false
+                run = 0
+                return .offset(start)
+            }
             if level < reference + configuration.offsetDecibels {
                 if run == 0 { runStart = start }
                 run += 1

@@ -137,6 +137,22 @@ import Testing
         }
     }
 
+    /// The background jumps by ~28 dB (a tap turned on) and stays: the gate takes the new level as
+    /// its floor after `maxUtteranceSeconds` instead of staying deaf while the floor creeps up at
+    /// 3 dB/s, so a word 3 s later is still found.
+    @Test func aLouderBackgroundDoesNotHideTheNextWord() throws {
+        var rng = SeededGenerator(seed: 9)
+        let rate = 16000.0
+        let samples: [Float] = (0..<Int(7 * rate)).map { i in
+            let t = Double(i) / rate
+            var x = (t < 1 ? 0.002 : 0.05) * rng.normal()
+            if t >= 4 && t < 4.4 { x += 0.3 * sin(2 * .pi * 180 * t) + 0.15 * sin(2 * .pi * 540 * t) }
+            return Float(x)
+        }
+        let events = Self.run(samples)
+        #expect(events.contains { abs($0.start - 4.0) < 0.015 }, "\(events.map(\.start))")
+    }
+
     /// A stream that ends inside a window is decided with the window completed by zeros.
     @Test func endOfStreamCompletesTheWindow() throws {
         let events = Self.run(Self.scene(seconds: 1.5, onsets: [1.0]))
