@@ -69,12 +69,16 @@ public final class SoundFileReader: AudioSource {
         return n
     }
 
-    /// The whole file, down-mixed.
-    public func readAll() throws(AudioSourceError) -> [Float] {
+    /// The file from the current position, down-mixed: all of it, or at most `limit` frames (the
+    /// rest stays to be read).
+    public func readAll(limit: Int = .max) throws(AudioSourceError) -> [Float] {
         var samples: [Float] = []
         var block = [Float](repeating: 0, count: 8192)
-        while true {
-            let n = try block.withUnsafeMutableBufferPointer { buffer throws(AudioSourceError) in try read(into: buffer) }
+        while samples.count < limit {
+            let wanted = min(block.count, limit - samples.count)
+            let n = try block.withUnsafeMutableBufferPointer { buffer throws(AudioSourceError) in
+                try read(into: UnsafeMutableBufferPointer(rebasing: buffer[0..<wanted]))
+            }
             if n == 0 { break }
             samples += block[0..<n]
         }

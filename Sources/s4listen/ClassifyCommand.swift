@@ -94,8 +94,7 @@ private final class FileBatch: @unchecked Sendable {
         let window = model.windowLength(forSampleRate: Double(rate))
         // Read at most 1.5 windows first: a clip ends there; a longer file is streamed through
         // the detector block by block, so memory does not grow with the file.
-        let head = try Self.read(reader, atMost: window * 3 / 2 + 1)
-        guard !head.isEmpty else { throw AudioSourceError.noAudio(source: file) }
+        let head = try reader.readAll(limit: window * 3 / 2 + 1)
         var fields: [(String, JSONLine)] = [("file", .string(file))]
         let seconds: Double
         if head.count <= window * 3 / 2 {
@@ -132,20 +131,6 @@ private final class FileBatch: @unchecked Sendable {
         }
         fields += [("sample_rate", .integer(rate)), ("seconds", .number(seconds))]
         return JSONLine.object(fields).text
-    }
-
-    /// Up to `limit` samples from the start of the file.
-    private static func read(_ reader: SoundFileReader, atMost limit: Int) throws -> [Float] {
-        var samples = [Float](repeating: 0, count: limit)
-        var filled = 0
-        while filled < limit {
-            let count = try samples.withUnsafeMutableBufferPointer { buffer throws(AudioSourceError) in
-                try reader.read(into: UnsafeMutableBufferPointer(rebasing: buffer[filled..<limit]))
-            }
-            if count == 0 { break }
-            filled += count
-        }
-        return Array(samples.prefix(filled))
     }
 
     private func classifier(rate: Int) -> Classifier {
