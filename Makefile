@@ -10,7 +10,7 @@ SAMPLES      := $(wildcard samples/*.flac)
 CLIPS        ?= ../shared/data/speech-commands/test
 SEED         ?= 1
 
-.PHONY: all deps build demo test unit-check install bench scene-eval py-test fixtures clean
+.PHONY: all deps build demo test unit-check install bench scene-eval model-eval train-model py-test fixtures clean
 
 all: build
 
@@ -63,6 +63,22 @@ bench: build
 scene-eval: build
 	python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
 	python3 tools/scene_eval.py --clips $(CLIPS) --seed $(SEED)
+
+# Test-folder accuracy of MODEL at six input rates, measured by s4listen (clips resampled with sox).
+MODEL        ?= models/default.safetensors
+TEST_CLIPS   ?= ../shared/data/speech-commands/test
+model-eval: build
+	python3 tools/model_eval.py --model $(MODEL) --clips $(TEST_CLIPS)
+
+# Reproduces models/default.safetensors from the shared data (CPU, two threads; wall time in
+# models/README.md). Writes models/train/runs/default/ and replaces the bundled model.
+TRAIN_FLAGS  := --compile --threads 2 --kernel diag --first-init filterbank --d-model 48 --n-layers 4 \
+                --d-state 32 --dropout 0.05 --batch-size 16 --lr 0.01 --ssm-lr 0.002 --warmup-steps 100 \
+                --epochs 6 --noise-prob 0.5 --snr-min 5 --snr-max 25 --multirate-prob 0.7 --min-rate 8000 \
+                --max-rate 16000 --eval-rates 16000,8000
+train-model:
+	python3 -m pip install -q -r models/train/requirements.txt
+	cd models/train && python3 train.py $(TRAIN_FLAGS) --out-dir runs/default --export ../default.safetensors
 
 # Python training code tests (PyTorch on CPU; not part of `make test`).
 py-test:

@@ -36,6 +36,7 @@ class ModelConfig:
     discretization: str = "bilinear"  # dplr: always bilinear; diag: "zoh" | "bilinear"
     rank: int = 1                   # dplr only
     init: str = "legs"              # dplr: legs; diag: lin | inv | legs
+    first_init: str | None = None   # diag: init of layer 0 only, e.g. "filterbank" (None: init)
     b_clip: float | None = 2.0      # clip Im B~ of the LegS NPLR init (None: no clip)
     dt_min: float = 0.001
     dt_max: float = 0.1
@@ -74,7 +75,7 @@ def apply_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig, generator=None):
+    def __init__(self, cfg: ModelConfig, generator=None, init: str | None = None):
         super().__init__()
         H = cfg.d_model
         self.norm = make_norm(cfg)
@@ -84,7 +85,7 @@ class Block(nn.Module):
             self.ssm = DPLRSSM(H, cfg.d_state, rank=cfg.rank, init=cfg.init, b_clip=cfg.b_clip,
                                dt_min=cfg.dt_min, dt_max=cfg.dt_max, generator=generator)
         elif cfg.kernel == "diag":
-            self.ssm = DiagSSM(H, cfg.d_state, init=cfg.init, discretization=cfg.discretization,
+            self.ssm = DiagSSM(H, cfg.d_state, init=init or cfg.init, discretization=cfg.discretization,
                                dt_min=cfg.dt_min, dt_max=cfg.dt_max, generator=generator)
         else:
             raise ValueError(f"unknown kernel {cfg.kernel!r}")
@@ -119,7 +120,8 @@ class S4Model(nn.Module):
             torch.manual_seed(seed)
         H = cfg.d_model
         self.encoder = nn.Linear(1, H)
-        self.layers = nn.ModuleList([Block(cfg, gen) for _ in range(cfg.n_layers)])
+        self.layers = nn.ModuleList([Block(cfg, gen, cfg.first_init if i == 0 else None)
+                                     for i in range(cfg.n_layers)])
         self.final_norm = make_norm(cfg)
         self.decoder = nn.Linear(H, len(cfg.labels))
         self.to(torch.float32)

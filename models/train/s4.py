@@ -27,6 +27,7 @@ __all__ = [
     "nplr_legs",
     "s4d_lin",
     "s4d_inv",
+    "s4d_filterbank",
     "complex_dtype",
     "full",
     "dense_bilinear",
@@ -100,6 +101,47 @@ def s4d_inv(N: int):
     M = N // 2
     n = np.arange(M)
     return -0.5 - 1j * (N / math.pi) * (N / (2 * n + 1) - 1)
+
+
+def _erb_number(f):
+    return 21.4 * np.log10(4.37e-3 * f + 1.0)
+
+
+def _erb_frequency(e):
+    return (10.0 ** (e / 21.4) - 1.0) / 4.37e-3
+
+
+def s4d_filterbank(H: int, N: int, sample_rate: float = 16000.0, f_min: float = 60.0,
+                   f_max: float = 4000.0):
+    """A band-pass filter bank as an S4D initialisation (for the layer that sees the waveform).
+
+    Channel h is centred at f_h, ERB-spaced between f_min and f_max, with one ERB of bandwidth
+    (as an auditory filter bank). With Delta_h = 2 pi f_h / sample_rate, Lambda is in units of
+    the centre frequency: its M modes sit at Im Lambda = 1 + (bw/f_h)(m/(M-1) - 1/2), spread
+    evenly over the band, each damped by the spacing between them (Re Lambda), so their sum is
+    a smooth band-pass whose impulse response lasts about 1/bw. C is real and equal over the
+    modes, scaled so the channel's peak gain at sample_rate (ZOH) is 1; D = 0 (no raw
+    waveform passes the layer). Learning starts from frequency-selective channels instead of
+    random combs, which is what lets a small model learn from ~3K clips on a CPU.
+    f_max <= 4 kHz keeps every mode below 8 kHz input's Nyquist frequency (no aliasing at any
+    rate the model is meant for).
+    Returns (Lambda [H, M], B [H, M], C [H, M], log_dt [H]), complex128 / float64."""
+    M = N // 2
+    fc = _erb_frequency(np.linspace(_erb_number(f_min), _erb_number(f_max), H))
+    rel = 24.7 * (4.37e-3 * fc + 1.0) / fc                      # ERB / f_h
+    offsets = np.arange(M) / (M - 1) - 0.5 if M > 1 else np.zeros(1)
+    spacing = rel / max(M - 1, 1)
+    Lam = -spacing[:, None] + 1j * (1.0 + rel[:, None] * offsets[None, :])
+    B = np.ones((H, M), dtype=np.complex128)
+    dt = 2 * math.pi * fc / sample_rate
+    # peak gain of the ZOH kernel over one second at sample_rate
+    L = int(sample_rate)
+    dtA = dt[:, None] * Lam
+    Bbar = B * np.expm1(dtA) / Lam
+    K = 2 * np.real(np.einsum("hm,hmk->hk", Bbar, np.exp(dtA[..., None] * np.arange(L))))
+    peak = np.abs(np.fft.rfft(K, axis=-1)).max(axis=-1)
+    C = np.repeat((1.0 / peak)[:, None], M, axis=1).astype(np.complex128)
+    return Lam, B, C, np.log(dt)
 
 
 # ---------------------------------------------------------------------------
@@ -442,7 +484,11 @@ class DiagSSM(_SSMBase):
     def __init__(self, d_model: int, d_state: int, init: str = "lin",
                  discretization: str = "zoh", dt_min: float = 0.001, dt_max: float = 0.1,
                  generator=None):
-        if init == "lin":
+        bank = None
+        if init == "filterbank":
+            bank = s4d_filterbank(d_model, d_state)
+            Lam, B = bank[0], bank[1]
+        elif init == "lin":
             Lam, B = s4d_lin(d_state), np.ones(d_state // 2, dtype=np.complex128)
         elif init == "inv":
             Lam, B = s4d_inv(d_state), np.ones(d_state // 2, dtype=np.complex128)
@@ -454,6 +500,12 @@ class DiagSSM(_SSMBase):
             raise ValueError(f"unknown discretization {discretization!r}")
         super().__init__(d_model, d_state, Lam, B, dt_min, dt_max, generator)
         self.discretization = discretization
+        if bank is not None:
+            with torch.no_grad():
+                self.c_re.copy_(torch.as_tensor(bank[2].real))
+                self.c_im.zero_()
+                self.log_dt.copy_(torch.as_tensor(bank[3]))
+                self.d.zero_()
 
     def kernel(self, L: int, rate: float = 1.0) -> torch.Tensor:
         return diag_kernel(self.Lam, self.B, self.C, self.dt(rate), L, self.discretization)

@@ -42,10 +42,14 @@ def parse_args(argv=None):
     a("--seed", type=int, default=1112)
     a("--threads", type=int, default=0, help="torch CPU threads (0: leave default)")
     a("--tiny", action="store_true", help="tiny model + few clips + 1 epoch (CPU, seconds)")
+    a("--compile", action="store_true", help="torch.compile the position-wise GELU/Out/GLU of each "
+      "block (fuses its element-wise passes: ~25%% faster per step on CPU; needs a C++ compiler)")
     # model
     a("--kernel", choices=["dplr", "diag"], default="dplr")
     a("--disc", choices=["bilinear", "zoh"], default=None, help="default: bilinear (dplr), zoh (diag)")
     a("--init", default=None, help="dplr: legs; diag: lin|inv|legs (default legs / lin)")
+    a("--first-init", default=None, help="diag: init of the first layer only (filterbank: "
+      "ERB-spaced band-pass channels, see s4.s4d_filterbank)")
     a("--rank", type=int, default=1)
     a("--d-model", type=int, default=64)
     a("--n-layers", type=int, default=4)
@@ -198,10 +202,14 @@ def main(argv=None):
     # ---- model / optimiser ----
     cfg = ModelConfig(d_model=args.d_model, n_layers=args.n_layers, d_state=args.d_state,
                       kernel=args.kernel, discretization=args.disc, rank=args.rank, init=args.init,
+                      first_init=args.first_init,
                       b_clip=args.b_clip if args.b_clip > 0 else None, norm=args.norm,
                       output=args.output, dropout=args.dropout, labels=labels,
                       sample_rate=D.SAMPLE_RATE, clip_seconds=1.0, input_mean=mean, input_std=std)
     model = S4Model(cfg, seed=args.seed).to(device)
+    if args.compile:
+        for blk in model.layers:   # the parameters stay the module's own: checkpoints are unchanged
+            blk.pointwise_out = torch.compile(blk.pointwise_out, dynamic=True)
     opt = torch.optim.AdamW(param_groups(model, args.lr, args.weight_decay, args.ssm_lr),
                             lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, len(xtr) // args.batch_size)
