@@ -76,6 +76,31 @@ import Testing
         #expect((result.lines.first?["file"] as? String)?.hasSuffix("models/default.safetensors") == true)
     }
 
+    /// The bundled model is a trained one and, through the whole engine, names the two bundled
+    /// samples at their own rate and at 8 and 48 kHz (sox-resampled; Δ rescaled inside).
+    @Test func bundledModelRecognisesTheSamples() throws {
+        let info = try #require(try Self.run(["info"], environment: ["S4LISTEN_MODEL": ""]).lines.first)
+        #expect(info["untrained"] as? Bool == false)
+        var files = Self.samples
+        for rate in [8000, 48000] {
+            for sample in Self.samples {
+                let name = URL(fileURLWithPath: sample).deletingPathExtension().lastPathComponent
+                let out = Self.directory.appendingPathComponent("\(name)-\(rate).wav").path
+                let sox = Process()
+                sox.executableURL = URL(fileURLWithPath: "/usr/bin/sox")
+                sox.arguments = [sample, "-b", "16", out, "rate", "-h", String(rate)]
+                try sox.run()
+                sox.waitUntilExit()
+                #expect(sox.terminationStatus == 0)
+                files.append(out)
+            }
+        }
+        let result = try Self.run(["classify"] + files, environment: ["S4LISTEN_MODEL": ""])
+        #expect(result.status == 0, "\(result.stderr)")
+        let labels = result.lines.map { $0["label"] as? String }
+        #expect(labels == ["yes", "stop", "yes", "stop", "yes", "stop"])
+    }
+
     @Test func benchReportsEveryMode() throws {
         let result = try Self.run(["bench", "--model", Self.model, "--seconds", "1", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
