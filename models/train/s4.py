@@ -123,8 +123,8 @@ def s4d_filterbank(H: int, N: int, sample_rate: float = 16000.0, f_min: float = 
     modes, scaled so the channel's peak gain at sample_rate (ZOH) is 1; D = 0 (no raw
     waveform passes the layer). Learning starts from frequency-selective channels instead of
     random combs, which is what lets a small model learn from ~3K clips on a CPU.
-    f_max <= 4 kHz keeps every mode below 8 kHz input's Nyquist frequency (no aliasing at any
-    rate the model is meant for).
+    f_max = 4 kHz keeps the bank at 8 kHz input's Nyquist frequency (the top channel's upper
+    modes reach ~4.2 kHz), so ZOH barely aliases at any rate the model is meant for.
     Returns (Lambda [H, M], B [H, M], C [H, M], log_dt [H]), complex128 / float64."""
     M = N // 2
     fc = _erb_frequency(np.linspace(_erb_number(f_min), _erb_number(f_max), H))
