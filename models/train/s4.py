@@ -134,11 +134,9 @@ def s4d_filterbank(H: int, N: int, sample_rate: float = 16000.0, f_min: float = 
     Lam = -spacing[:, None] + 1j * (1.0 + rel[:, None] * offsets[None, :])
     B = np.ones((H, M), dtype=np.complex128)
     dt = 2 * math.pi * fc / sample_rate
-    # peak gain of the ZOH kernel over one second at sample_rate
-    L = int(sample_rate)
-    dtA = dt[:, None] * Lam
-    Bbar = B * np.expm1(dtA) / Lam
-    K = 2 * np.real(np.einsum("hm,hmk->hk", Bbar, np.exp(dtA[..., None] * np.arange(L))))
+    # peak gain of the ZOH kernel (C = 1) over one second at sample_rate
+    K = diag_kernel(torch.as_tensor(Lam), torch.as_tensor(B), torch.ones(H, M, dtype=torch.complex128),
+                    torch.as_tensor(dt), int(sample_rate), "zoh").numpy()
     peak = np.abs(np.fft.rfft(K, axis=-1)).max(axis=-1)
     C = np.repeat((1.0 / peak)[:, None], M, axis=1).astype(np.complex128)
     return Lam, B, C, np.log(dt)
