@@ -29,7 +29,7 @@ struct ClassifyCommand: ParsableCommand {
     var jobs: Int = 1
 
     @Option(help: "Minimum probability of a command for a detection in a long file.")
-    var threshold: Float = 0.5
+    var threshold: Float = DetectorConfiguration().threshold
 
     @Flag(name: .shortAndLong, help: "Log more on standard error.")
     var verbose = false

@@ -39,7 +39,7 @@ struct ListenCommand: AsyncParsableCommand {
     var channels: Int?
 
     @Option(help: "Minimum probability of a command for an event.")
-    var threshold: Float = 0.5
+    var threshold: Float = DetectorConfiguration().threshold
 
     @Flag(help: "Also report _unknown_, _silence_ and commands under the threshold.")
     var all = false
