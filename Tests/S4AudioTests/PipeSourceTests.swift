@@ -87,16 +87,8 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sox")))
     func soxStreamedWAV() throws {
-        let sox = Process()
-        sox.executableURL = URL(fileURLWithPath: "/usr/bin/sox")
-        sox.arguments = ["-D", "-n", "-r", "44100", "-c", "2", "-b", "16", "-t", "wav", "-", "synth", "0.5", "sine", "440", "gain", "-6"]
-        let output = Pipe()
-        sox.standardOutput = output
-        sox.standardError = FileHandle.nullDevice
-        try sox.run()
-        let source = try PipeSource(fileDescriptor: output.fileHandleForReading.fileDescriptor, name: "sox")
-        let samples = try F.readAll(source)
-        sox.waitUntilExit()
+        let (source, samples) = try F.readAll(fromProcess: "/usr/bin/sox", [
+            "-D", "-n", "-r", "44100", "-c", "2", "-b", "16", "-t", "wav", "-", "synth", "0.5", "sine", "440", "gain", "-6"])
         #expect(source.sampleRate == 44100 && source.channelCount == 2)
         #expect(samples.count == 22050)
         let peak = samples.map(abs).max() ?? 0
@@ -112,17 +104,10 @@ import Testing
         let config = F.directory.appendingPathComponent("arecord.conf").path
         _ = FileManager.default.createFile(atPath: infile, contents: Data(F.s16le(samples)))
         try AlsaCapture.filePluginConfiguration(pcm: "s4arecord", infile: infile).write(toFile: config, atomically: true, encoding: .utf8)
-        let arecord = Process()
-        arecord.executableURL = URL(fileURLWithPath: "/usr/bin/arecord")
-        arecord.arguments = ["-q", "-D", "s4arecord", "-f", "S16_LE", "-r", "48000", "-c", "2", "-s", "4800", "-t", "wav", "-"]
-        arecord.environment = ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(config)"]
-        let output = Pipe()
-        arecord.standardOutput = output
-        arecord.standardError = FileHandle.nullDevice
-        try arecord.run()
-        let source = try PipeSource(fileDescriptor: output.fileHandleForReading.fileDescriptor, name: "arecord")
-        let read = try F.readAll(source)
-        arecord.waitUntilExit()
+        let (source, read) = try F.readAll(
+            fromProcess: "/usr/bin/arecord",
+            ["-q", "-D", "s4arecord", "-f", "S16_LE", "-r", "48000", "-c", "2", "-s", "4800", "-t", "wav", "-"],
+            environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(config)"])
         #expect(source.sampleRate == 48000 && source.channelCount == 2)
         #expect(read == F.mono(samples, channels: 2))
     }

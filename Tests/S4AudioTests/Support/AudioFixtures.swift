@@ -70,4 +70,23 @@ enum AudioFixtures {
         }
         return result
     }
+
+    /// Starts `executable`, reads its standard output through a `PipeSource` to the end, and
+    /// waits for it: a real producer streaming into the pipe as it writes.
+    static func readAll(fromProcess executable: String, _ arguments: [String],
+                        environment: [String: String]? = nil) throws -> (source: PipeSource, samples: [Float]) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let name = URL(fileURLWithPath: executable).lastPathComponent
+        let source = try PipeSource(fileDescriptor: output.fileHandleForReading.fileDescriptor, name: name)
+        let samples = try readAll(source)
+        process.waitUntilExit()
+        return (source, samples)
+    }
 }
