@@ -71,6 +71,7 @@ struct ListenCommand: AsyncParsableCommand {
         detector.threshold = threshold
         detector.reportEverything = all
         let eventSocket = try socket.map { path throws(ServiceError) in try EventSocket(path: path) }
+        defer { eventSocket?.close() }  // the socket file goes before the process does
         let options = modelOptions
         let service = ListenService(
             source: source, model: model, loadModel: { try options.load().model },
