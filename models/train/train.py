@@ -84,6 +84,8 @@ def parse_args(argv=None):
     a("--eval-batch-size", type=int, default=64)
     # run control
     a("--resume", default="", help="checkpoint to resume from ('auto': OUT_DIR/last.pt if present)")
+    a("--init-from", default="", help="start from the best weights of this checkpoint (a last.pt; its "
+      "model config wins over the model flags) with a fresh optimiser and schedule: a second stage")
     a("--test-at-end", action="store_true", help="score the best model on test/ once, at the end")
     a("--export", default="", help="model file to write at the end (default OUT_DIR/model.safetensors)")
     a("--log-every", type=int, default=50)
@@ -206,7 +208,14 @@ def main(argv=None):
                       b_clip=args.b_clip if args.b_clip > 0 else None, norm=args.norm,
                       output=args.output, dropout=args.dropout, labels=labels,
                       sample_rate=D.SAMPLE_RATE, clip_seconds=1.0, input_mean=mean, input_std=std)
+    if args.init_from:
+        init_ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
+        cfg = ModelConfig.from_dict(init_ck["model_config"])
     model = S4Model(cfg, seed=args.seed).to(device)
+    if args.init_from:
+        model.load_state_dict(init_ck.get("best_model") or init_ck["model"])
+        print(f"initialised from the best weights of {args.init_from} "
+              f"(val {init_ck['best_val']:.4f})", flush=True)
     if args.compile:
         for blk in model.layers:   # the parameters stay the module's own: checkpoints are unchanged
             blk.pointwise_out = torch.compile(blk.pointwise_out, dynamic=True)
