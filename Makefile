@@ -7,10 +7,12 @@ APT_PACKAGES := libasound2-dev libsndfile1-dev libfftw3-dev libopenblas-dev pkg-
 BIN          := .build/release/s4listen
 SAMPLES      := $(wildcard samples/*.flac)
 
-CLIPS        ?= ../shared/data/speech-commands/test
+SHARED_DATA  := ../shared/data/speech-commands
+CLIPS        ?= $(SHARED_DATA)/test
 SEED         ?= 1
+NOISE        ?= $(dir $(abspath $(CLIPS)))_background_noise_
 
-.PHONY: all deps build demo test unit-check install bench scene-eval model-eval train-model py-test fixtures clean
+.PHONY: all deps build demo test unit-check install bench scene-eval model-eval train-model val-clips py-test fixtures clean
 
 all: build
 
@@ -62,11 +64,11 @@ bench: build
 # Streaming benchmark: a ten-minute scene from CLIPS at 16 and 48 kHz through a file, a pipe and ALSA.
 scene-eval: build
 	python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
-	python3 tools/scene_eval.py --clips $(CLIPS) --seed $(SEED)
+	python3 tools/scene_eval.py --clips $(CLIPS) --noise $(NOISE) --seed $(SEED)
 
 # Test-folder accuracy of MODEL at six input rates, measured by s4listen (clips resampled with sox).
 MODEL        ?= models/default.safetensors
-TEST_CLIPS   ?= ../shared/data/speech-commands/test
+TEST_CLIPS   ?= $(SHARED_DATA)/test
 model-eval: build
 	python3 tools/model_eval.py --model $(MODEL) --clips $(TEST_CLIPS)
 
@@ -79,6 +81,14 @@ TRAIN_FLAGS  := --compile --threads 2 --kernel diag --first-init filterbank --d-
 train-model:
 	python3 -m pip install -q -r models/train/requirements.txt
 	cd models/train && python3 train.py $(TRAIN_FLAGS) --out-dir runs/default --export ../default.safetensors
+
+# The validation speakers' clips (held out of training) laid out like test/, for choosing the
+# detection threshold without touching test/:
+#   make val-clips && make scene-eval CLIPS=$(VAL_CLIPS) NOISE=$(SHARED_DATA)/_background_noise_
+VAL_CLIPS    := models/train/runs/val-clips
+val-clips:
+	python3 -m pip install -q -r models/train/requirements.txt
+	cd models/train && python3 val_clips.py $(abspath $(VAL_CLIPS))
 
 # Python training code tests (PyTorch on CPU; not part of `make test`).
 py-test:

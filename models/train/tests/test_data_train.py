@@ -91,3 +91,36 @@ def test_tiny_training_run_and_resume(tmp_path):
     m, _ = load_model(path)
     with torch.no_grad():
         assert m(torch.zeros(1, 8000, dtype=torch.float64), rate=2.0).shape == (1, 12)
+
+
+def test_second_stage_starts_from_the_best_weights(tmp_path):
+    root = str(tmp_path / "sc")
+    _make_dataset(root)
+    common = ["--tiny", "--data", root, "--val-fraction", "0.25", "--device", "cpu",
+              "--eval-rates", "16000"]
+    first = str(tmp_path / "first")
+    train.main(common + ["--out-dir", first])
+    source = torch.load(os.path.join(first, "last.pt"), weights_only=False)
+    # With both learning rates at zero the second stage leaves its starting weights as they are;
+    # the checkpoint's model config wins over the (different) --d-model given here.
+    second = str(tmp_path / "second")
+    train.main(common + ["--out-dir", second, "--init-from", os.path.join(first, "last.pt"),
+                         "--d-model", "12", "--lr", "0", "--ssm-lr", "0"])
+    ck = torch.load(os.path.join(second, "last.pt"), weights_only=False)
+    assert ck["model_config"] == source["model_config"]
+    assert ck["model"].keys() == source["best_model"].keys()
+    for name, value in source["best_model"].items():
+        assert torch.equal(ck["model"][name], value), name
+
+
+def test_val_clips_links_exactly_the_validation_speakers(tmp_path):
+    import val_clips
+    root = str(tmp_path / "sc")
+    _make_dataset(root)
+    out = str(tmp_path / "val")
+    val_clips.main([out, "--data", root, "--val-fraction", "0.25", "--seed", "3"])
+    _, expected = D.split_by_speaker(D.read_manifest(os.path.join(root, "train")), 0.25, seed=3)
+    linked = D.read_manifest(out)
+    assert expected and [(i.label, i.speaker) for i in linked] == [(i.label, i.speaker) for i in expected]
+    for item, want in zip(linked, expected):
+        assert os.path.realpath(item.path) == os.path.realpath(want.path)

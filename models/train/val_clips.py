@@ -1,0 +1,43 @@
+"""Links the validation speakers' clips (the speakers train.py holds out of train/) into a folder
+laid out like test/: <label>/<file> and a manifest.csv, so tools/scene_eval.py and
+tools/model_eval.py can tune the detection threshold without touching test/.
+
+    python3 val_clips.py OUT_DIR [--data DIR] [--seed 1112] [--val-fraction 0.1]
+
+The seed and fraction must be those of the training run (train.py's defaults are).
+"""
+
+import argparse
+import csv
+import os
+
+import data as D
+from train import DEFAULT_DATA
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out_dir")
+    ap.add_argument("--data", default=os.environ.get("S4_DATA", DEFAULT_DATA))
+    ap.add_argument("--seed", type=int, default=1112)
+    ap.add_argument("--val-fraction", type=float, default=0.1)
+    args = ap.parse_args(argv)
+    train_dir = os.path.join(args.data, "train")
+    _, val = D.split_by_speaker(D.read_manifest(train_dir), args.val_fraction, seed=args.seed)
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(os.path.join(args.out_dir, "manifest.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "speaker"])
+        for item in val:
+            relative = os.path.relpath(item.path, train_dir)
+            link = os.path.join(args.out_dir, relative)
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            if os.path.lexists(link):
+                os.remove(link)
+            os.symlink(os.path.abspath(item.path), link)
+            writer.writerow([relative, item.label, item.speaker])
+    print(f"{len(val)} validation clips linked under {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()
