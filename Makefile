@@ -49,12 +49,15 @@ unit-check:
 	if [ -z "$$score" ] || ! awk "BEGIN { exit !($$score <= 2.0) }"; then echo "unit-check: exposure '$$score' > 2.0"; exit 1; fi; \
 	echo "unit-check: systemd-analyze verify clean, exposure $$score (at most 2.0 required)"
 
-# Installs the binary, the bundled model, the unit and its options file (kept if present).
+# Installs the binary, the bundled model, the unit and its options file (kept if present);
+# the unit's paths follow PREFIX.
 install: build
 	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/s4listen
 	install -Dm644 models/default.safetensors $(DESTDIR)$(PREFIX)/share/s4listen/default.safetensors
-	install -Dm644 systemd/s4listen.service $(DESTDIR)/etc/systemd/system/s4listen.service
-	[ -e $(DESTDIR)/etc/default/s4listen ] || install -Dm644 systemd/s4listen.default $(DESTDIR)/etc/default/s4listen
+	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/default
+	sed 's|/usr/local/|$(PREFIX)/|g' systemd/s4listen.service > $(DESTDIR)/etc/systemd/system/s4listen.service
+	[ -e $(DESTDIR)/etc/default/s4listen ] || sed 's|/usr/local/|$(PREFIX)/|g' systemd/s4listen.default > $(DESTDIR)/etc/default/s4listen
+	chmod 644 $(DESTDIR)/etc/systemd/system/s4listen.service $(DESTDIR)/etc/default/s4listen
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "installed; start with: systemctl enable --now s4listen"
 

@@ -18,6 +18,7 @@ Needs numpy, sox and a built s4listen. Usage:
   python3 tools/scene_eval.py [--clips DIR] [--seed N] [--minutes 10] [--rates 16000,48000]
 """
 import argparse
+import csv
 import json
 import os
 import random
@@ -60,9 +61,10 @@ def write_wav(path, samples, rate):
 
 def build_scene(clips_dir, noise_dir, minutes, seed):
     rng = random.Random(seed)
-    manifest = [line.split(",") for line in (clips_dir / "manifest.csv").read_text().splitlines()[1:]]
-    commands = [clips_dir / p for p, label, _ in manifest if label in COMMANDS]
-    unknown = [clips_dir / p for p, label, _ in manifest if label == "_unknown_"]
+    with open(clips_dir / "manifest.csv", newline="") as f:
+        manifest = [(row["path"], row["label"]) for row in csv.DictReader(f)]
+    commands = [clips_dir / p for p, label in manifest if label in COMMANDS]
+    unknown = [clips_dir / p for p, label in manifest if label == "_unknown_"]
     noises = [load_clip(p) for p in sorted(noise_dir.glob("*.flac"))]
     total = int(minutes * 60 * RATE)
     scene = np.zeros(total, dtype=np.float64)
@@ -76,16 +78,20 @@ def build_scene(clips_dir, noise_dir, minutes, seed):
         piece *= 10 ** (rng.uniform(-55, -35) / 20) / (np.sqrt(np.mean(piece ** 2)) + 1e-12)
         scene[position:position + length] += piece
         position += length
+    if not commands:
+        sys.exit(f"{clips_dir}: no clips of the ten commands in manifest.csv")
     truth = []
     cursor = 2 * RATE
-    rng.shuffle(commands)
-    rng.shuffle(unknown)
+    # Each kind draws its clips in a shuffled order and, once all are used, in a new one: the
+    # scene is filled to its end however few clips the folder has.
+    pools = {"command": commands, "unknown": unknown}
+    queues = {"command": [], "unknown": []}
     while cursor + RATE < total - 2 * RATE:
-        kind = rng.choices(["command", "unknown", "nothing"], weights=[7, 2, 1])[0]
+        kind = rng.choices(["command", "unknown", "nothing"], weights=[7, 2 if unknown else 0, 1])[0]
         if kind != "nothing":
-            path = commands.pop() if kind == "command" and commands else (unknown.pop() if unknown else None)
-            if path is None:
-                break
+            if not queues[kind]:
+                queues[kind] = rng.sample(pools[kind], len(pools[kind]))
+            path = queues[kind].pop()
             clip = load_clip(path).astype(np.float64)
             clip *= 10 ** (rng.uniform(-6, 0) / 20)  # speaker level varies
             a, b = word_span(clip)

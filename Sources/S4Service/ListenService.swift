@@ -30,16 +30,18 @@ public final class ListenService: Service, @unchecked Sendable {
     private let sampleLimit: Int?
     private let stopRequested = Atomic<Bool>(false)
     private let reloadRequested = Atomic<Bool>(false)
-    private let stoppingSent = Atomic<Bool>(false)
+    /// Whether STOPPING=1 has gone out. Watchdog pings check it under the same lock: a ping from
+    /// the capture thread never follows STOPPING=1 from the shutdown handler.
+    private let stoppingSent = Mutex<Bool>(false)
 
     public init(source: AudioSource, model: S4Model, loadModel: @escaping ModelLoader,
-                detector: DetectorConfiguration, socket: EventSocket?, notifier: SystemdNotifier, logger: Logger,
+                detectorConfiguration: DetectorConfiguration, socket: EventSocket?, notifier: SystemdNotifier, logger: Logger,
                 sampleLimit: Int? = nil) {
         self.sampleLimit = sampleLimit
         self.source = source
         firstModel = model
         self.loadModel = loadModel
-        detectorConfiguration = detector
+        self.detectorConfiguration = detectorConfiguration
         formatter = EventFormatter(source: source.description, sampleRate: source.sampleRate)
         self.socket = socket
         self.notifier = notifier
@@ -78,7 +80,16 @@ public final class ListenService: Service, @unchecked Sendable {
     }
 
     private func notifyStopping() {
-        if !stoppingSent.exchange(true, ordering: .relaxed) { notifier.notify("STOPPING=1") }
+        stoppingSent.withLock { sent in
+            if !sent { notifier.notify("STOPPING=1") }
+            sent = true
+        }
+    }
+
+    private func pingWatchdog() {
+        stoppingSent.withLock { sent in
+            if !sent { notifier.notify("WATCHDOG=1") }
+        }
     }
 
     private func captureLoop() throws {
@@ -125,9 +136,8 @@ public final class ListenService: Service, @unchecked Sendable {
                 logger.notice("end of input")
                 return
             }
-            if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval,
-               !stopRequested.load(ordering: .relaxed) {
-                notifier.notify("WATCHDOG=1")
+            if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval {
+                pingWatchdog()
                 lastPing = .now
             }
         }

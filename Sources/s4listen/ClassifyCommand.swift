@@ -28,8 +28,7 @@ struct ClassifyCommand: ParsableCommand {
     @Option(help: "Files classified at once (threads).")
     var jobs: Int = 1
 
-    @Option(help: "Minimum probability of a command for a detection in a long file.")
-    var threshold: Float = DetectorConfiguration().threshold
+    @OptionGroup var thresholdOption: ThresholdOption
 
     @Flag(name: .shortAndLong, help: "Log more on standard error.")
     var verbose = false
@@ -48,9 +47,9 @@ struct ClassifyCommand: ParsableCommand {
         if model.metadata.isUntrained {
             logger.warning("model \(path) is untrained (random weights): its labels are meaningless")
         }
-        var detector = DetectorConfiguration()
-        detector.threshold = threshold
-        let batch = FileBatch(model: model, mode: mode, detector: detector, count: files.count,
+        var detectorConfiguration = DetectorConfiguration()
+        detectorConfiguration.threshold = thresholdOption.threshold
+        let batch = FileBatch(model: model, mode: mode, detectorConfiguration: detectorConfiguration, count: files.count,
                               progress: isatty(STDERR_FILENO) == 1 && files.count > 1)
         let files = self.files
         DispatchQueue.concurrentPerform(iterations: min(jobs, files.count)) { worker in
@@ -75,7 +74,7 @@ struct ClassifyCommand: ParsableCommand {
 private final class FileBatch: @unchecked Sendable {
     let model: S4Model
     let mode: InferenceMode
-    let detector: DetectorConfiguration
+    let detectorConfiguration: DetectorConfiguration
     private let lock = NSLock()
     private var classifiers: [Int: Classifier] = [:]
     private var ready: [Int: String] = [:]
@@ -84,8 +83,8 @@ private final class FileBatch: @unchecked Sendable {
     private let progress: Bool
     private(set) var failures = 0
 
-    init(model: S4Model, mode: InferenceMode, detector: DetectorConfiguration, count: Int, progress: Bool) {
-        self.model = model; self.mode = mode; self.detector = detector; self.count = count; self.progress = progress
+    init(model: S4Model, mode: InferenceMode, detectorConfiguration: DetectorConfiguration, count: Int, progress: Bool) {
+        self.model = model; self.mode = mode; self.detectorConfiguration = detectorConfiguration; self.count = count; self.progress = progress
     }
 
     func classify(_ file: String) throws -> String {
@@ -111,7 +110,7 @@ private final class FileBatch: @unchecked Sendable {
                 ("mode", .string(mode.rawValue)),
             ]
         } else {
-            let detector = KeywordDetector(model: model, sampleRate: Double(rate), configuration: self.detector)
+            let detector = KeywordDetector(model: model, sampleRate: Double(rate), configuration: detectorConfiguration)
             var events = detector.process(head)
             var block = [Float](repeating: 0, count: 8192)
             while case let count = try block.withUnsafeMutableBufferPointer({ buffer throws(AudioSourceError) in try reader.read(into: buffer) }),

@@ -38,8 +38,7 @@ struct ListenCommand: AsyncParsableCommand {
     @Option(help: "Channels of raw input (down-mixed), or to ask the ALSA device for.")
     var channels: Int?
 
-    @Option(help: "Minimum probability of a command for an event.")
-    var threshold: Float = DetectorConfiguration().threshold
+    @OptionGroup var thresholdOption: ThresholdOption
 
     @Flag(help: "Also report _unknown_, _silence_ and commands under the threshold.")
     var all = false
@@ -56,7 +55,6 @@ struct ListenCommand: AsyncParsableCommand {
     func validate() throws {
         if let seconds, !(seconds.isFinite && seconds > 0) { throw ValidationError("--seconds must be a positive number") }
         if let channels, !(1...64).contains(channels) { throw ValidationError("--channels must be 1 to 64") }
-        guard threshold.isFinite, (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
     }
 
     func run() async throws {
@@ -67,15 +65,15 @@ struct ListenCommand: AsyncParsableCommand {
             logger.warning("model \(path) is untrained (random weights): its labels are meaningless")
         }
         let source = try openSource()
-        var detector = DetectorConfiguration()
-        detector.threshold = threshold
-        detector.reportEverything = all
+        var detectorConfiguration = DetectorConfiguration()
+        detectorConfiguration.threshold = thresholdOption.threshold
+        detectorConfiguration.reportEverything = all
         let eventSocket = try socket.map { path throws(ServiceError) in try EventSocket(path: path) }
         defer { eventSocket?.close() }  // the socket file goes before the process does
         let options = modelOptions
         let service = ListenService(
             source: source, model: model, loadModel: { try options.load().model },
-            detector: detector, socket: eventSocket, notifier: SystemdNotifier(), logger: logger,
+            detectorConfiguration: detectorConfiguration, socket: eventSocket, notifier: SystemdNotifier(), logger: logger,
             sampleLimit: seconds.map { Int(($0 * Double(source.sampleRate)).rounded()) })
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],

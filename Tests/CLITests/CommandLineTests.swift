@@ -86,12 +86,7 @@ import Testing
             for sample in Self.samples {
                 let name = URL(fileURLWithPath: sample).deletingPathExtension().lastPathComponent
                 let out = Self.directory.appendingPathComponent("\(name)-\(rate).wav").path
-                let sox = Process()
-                sox.executableURL = URL(fileURLWithPath: "/usr/bin/sox")
-                sox.arguments = [sample, "-b", "16", out, "rate", "-h", String(rate)]
-                try sox.run()
-                sox.waitUntilExit()
-                #expect(sox.terminationStatus == 0)
+                try Self.sox([sample, "-b", "16", out, "rate", "-h", String(rate)])
                 files.append(out)
             }
         }
@@ -99,6 +94,40 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         let labels = result.lines.map { $0["label"] as? String }
         #expect(labels == ["yes", "stop", "yes", "stop", "yes", "stop"])
+    }
+
+    /// `--jobs 3` keeps the order of the files given, and a file longer than a clip lists its
+    /// detections: the two samples joined ("yes" at 0.3 s, "stop" at 1.4 s) give two, in order.
+    @Test func jobsKeepTheOrderAndLongFilesListTheirDetections() throws {
+        let long = Self.directory.appendingPathComponent("yes-then-stop.wav").path
+        try Self.sox(Self.samples + ["-b", "16", long, "pad", "0", "1"])
+        let files = [Self.samples[0], long, Self.samples[1], Self.samples[0]]
+        let result = try Self.run(["classify", "--jobs", "3"] + files, environment: ["S4LISTEN_MODEL": ""])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.lines.map { $0["file"] as? String } == files)
+        let detections = try #require(result.lines[1]["detections"] as? [[String: Any]])
+        #expect(detections.map { $0["label"] as? String } == ["yes", "stop"])
+        let starts = detections.map { $0["start"] as? Double ?? -1 }
+        #expect(starts.count == 2 && abs(starts[0] - 0.3) < 0.1 && abs(starts[1] - 1.4) < 0.1, "\(starts)")
+        #expect(result.lines[1]["seconds"] as? Double == 3)
+    }
+
+    @Test(arguments: ["listen", "classify"]) func badThresholdsAreRefused(command: String) throws {
+        let input = command == "listen" ? ["--input", Self.samples[0]] : [Self.samples[0]]
+        for value in ["1.5", "-0.1", "nan"] {
+            let result = try Self.run([command, "--threshold=\(value)"] + input)
+            #expect(result.status != 0 && result.stdout.isEmpty)
+            #expect(result.stderr.contains("--threshold must be between 0 and 1"), "\(command) \(value): \(result.stderr)")
+        }
+    }
+
+    static func sox(_ arguments: [String]) throws {
+        let sox = Process()
+        sox.executableURL = URL(fileURLWithPath: "/usr/bin/sox")
+        sox.arguments = arguments
+        try sox.run()
+        sox.waitUntilExit()
+        #expect(sox.terminationStatus == 0, "sox \(arguments)")
     }
 
     @Test func benchReportsEveryMode() throws {

@@ -2,9 +2,9 @@
 laid out like test/: <label>/<file> and a manifest.csv, so tools/scene_eval.py and
 tools/model_eval.py can tune the detection threshold without touching test/.
 
-    python3 val_clips.py OUT_DIR [--data DIR] [--seed 1112] [--val-fraction 0.1]
+    python3 val_clips.py OUT_DIR [--data DIR] [--seed N] [--val-fraction F]
 
-The seed and fraction must be those of the training run (train.py's defaults are).
+The seed and fraction must be those of the training run; the defaults are train.py's.
 """
 
 import argparse
@@ -12,15 +12,16 @@ import csv
 import os
 
 import data as D
-from train import DEFAULT_DATA
+import train
 
 
 def main(argv=None):
+    defaults = train.parse_args([])  # the split of a training run with default --seed/--val-fraction
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
-    ap.add_argument("--data", default=os.environ.get("S4_DATA", DEFAULT_DATA))
-    ap.add_argument("--seed", type=int, default=1112)
-    ap.add_argument("--val-fraction", type=float, default=0.1)
+    ap.add_argument("--data", default=defaults.data)
+    ap.add_argument("--seed", type=int, default=defaults.seed)
+    ap.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
     args = ap.parse_args(argv)
     train_dir = os.path.join(args.data, "train")
     _, val = D.split_by_speaker(D.read_manifest(train_dir), args.val_fraction, seed=args.seed)

@@ -101,10 +101,15 @@ def test_second_stage_starts_from_the_best_weights(tmp_path):
     first = str(tmp_path / "first")
     train.main(common + ["--out-dir", first])
     source = torch.load(os.path.join(first, "last.pt"), weights_only=False)
+    # One epoch leaves the best weights equal to the last: shift the best ones so that starting
+    # from the last weights would be seen.
+    source["best_model"] = {name: value + 0.01 if value.is_floating_point() else value
+                            for name, value in source["best_model"].items()}
+    torch.save(source, os.path.join(first, "shifted.pt"))
     # With both learning rates at zero the second stage leaves its starting weights as they are;
     # the checkpoint's model config wins over the (different) --d-model given here.
     second = str(tmp_path / "second")
-    train.main(common + ["--out-dir", second, "--init-from", os.path.join(first, "last.pt"),
+    train.main(common + ["--out-dir", second, "--init-from", os.path.join(first, "shifted.pt"),
                          "--d-model", "12", "--lr", "0", "--ssm-lr", "0"])
     ck = torch.load(os.path.join(second, "last.pt"), weights_only=False)
     assert ck["model_config"] == source["model_config"]
