@@ -13,17 +13,34 @@ import S4Core
 /// device delivering the same samples in any chunking give the same events. Memory is fixed at
 /// creation. Not thread-safe: one detector per stream.
 public final class KeywordDetector {
-    public let model: S4Model
+    public private(set) var model: S4Model
     public let sampleRate: Double
     public let configuration: DetectorConfiguration
-    private let network: RecurrentNetwork
+    private var windows: Windows
     private var gate: EnergyGate
     private var history: SampleHistory
     private var frame: [Float]
     private var frameFill = 0
-    private let windowLength: Int
-    private let leads: [Int]
-    private let states: [RecurrentState]
+
+    /// What depends on the model: its network at this rate, the window length, where the windows
+    /// start before an onset, and one recurrent state per window.
+    private struct Windows {
+        let network: RecurrentNetwork
+        let length: Int
+        let leads: [Int]
+        let states: [RecurrentState]
+
+        init(model: S4Model, sampleRate: Double, configuration: DetectorConfiguration, frameLength: Int) {
+            let network = RecurrentNetwork(model: model, sampleRate: sampleRate)
+            // Leads suit one-second clips; a model trained on shorter clips gets them scaled down
+            // so the word still falls inside its windows.
+            let longestLead = 0.4 * model.metadata.clipSeconds
+            leads = configuration.windowLeads.map { Int((min($0, longestLead) * sampleRate).rounded()) }
+            states = leads.map { _ in network.makeState(chunkCapacity: frameLength) }
+            length = model.windowLength(forSampleRate: sampleRate)
+            self.network = network
+        }
+    }
 
     /// The utterance being classified, if any.
     private struct Utterance {
@@ -41,18 +58,24 @@ public final class KeywordDetector {
         self.model = model
         self.sampleRate = sampleRate
         self.configuration = configuration
-        let network = RecurrentNetwork(model: model, sampleRate: sampleRate)
-        self.network = network
         gate = EnergyGate(configuration: configuration, sampleRate: sampleRate)
-        windowLength = model.windowLength(forSampleRate: sampleRate)
-        // Leads suit one-second clips; a model trained on shorter clips gets them scaled down so
-        // the word still falls inside its windows.
-        let longestLead = 0.4 * model.metadata.clipSeconds
-        leads = configuration.windowLeads.map { Int((min($0, longestLead) * sampleRate).rounded()) }
         let frameLength = gate.frameLength
         frame = Array(repeating: 0, count: frameLength)
-        history = SampleHistory(capacity: (leads.max() ?? 0) + frameLength * (configuration.onsetFrames + 1))
-        states = leads.map { _ in network.makeState(chunkCapacity: frameLength) }
+        windows = Windows(model: model, sampleRate: sampleRate, configuration: configuration, frameLength: frameLength)
+        // Sized for the longest configured lead whatever the model, so a model swapped in later
+        // never needs more.
+        let longestLead = Int(((configuration.windowLeads.max() ?? 0) * sampleRate).rounded())
+        history = SampleHistory(capacity: longestLead + frameLength * (configuration.onsetFrames + 1))
+    }
+
+    /// Swaps in another model between utterances (what a SIGHUP reload does). The gate with its
+    /// noise floor, the sample history and the sample count carry on: event times continue, and
+    /// the next utterance is classified whole by the new model, even one whose onset is still
+    /// being confirmed.
+    public func replaceModel(_ next: S4Model) {
+        precondition(!isDeciding, "the model is replaced only between utterances")
+        model = next
+        windows = Windows(model: next, sampleRate: sampleRate, configuration: configuration, frameLength: frame.count)
     }
 
     /// Whether an utterance is being classified (its windows are still filling).
@@ -114,12 +137,12 @@ public final class KeywordDetector {
     }
 
     private func startUtterance(onset: Int) {
-        let starts = leads.map { max(0, onset - $0) }
+        let starts = windows.leads.map { max(0, onset - $0) }
         utterance = Utterance(onset: onset, offset: nil, starts: starts, probabilities: starts.map { _ in nil })
-        for (state, windowStart) in zip(states, starts) {
+        for (state, windowStart) in zip(windows.states, starts) {
             state.reset()
             // Catch the window up to the current frame from the history ring.
-            history.forEachPiece(from: windowStart, to: windowStart + windowLength) { network.process($0, state: state) }
+            history.forEachPiece(from: windowStart, to: windowStart + windows.length) { windows.network.process($0, state: state) }
         }
     }
 
@@ -127,7 +150,8 @@ public final class KeywordDetector {
     private func feedWindows(frameStart: Int) -> DetectionEvent? {
         guard var current = utterance else { return nil }
         let frameEnd = history.end
-        for (i, state) in states.enumerated() where current.probabilities[i] == nil {
+        let windowLength = windows.length, network = windows.network
+        for (i, state) in windows.states.enumerated() where current.probabilities[i] == nil {
             let windowStart = current.starts[i]
             // A window that started inside this frame was already caught up to its end.
             if windowStart < frameStart, state.sampleCount < windowLength {

@@ -7,8 +7,6 @@ struct SampleHistory {
 
     init(capacity: Int) { ring = Array(repeating: 0, count: max(1, capacity)) }
 
-    var capacity: Int { ring.count }
-
     mutating func append(_ samples: UnsafeBufferPointer<Float>) {
         for x in samples {
             ring[end % ring.count] = x

@@ -15,8 +15,8 @@ public struct EventFormatter: Sendable {
     }
 
     /// `time` is the wall-clock moment of the decision, RFC 3339 in UTC with milliseconds.
-    public func line(_ event: DetectionEvent, streamOffset: Double = 0, time: Date = Date()) -> String {
-        JSONLine.object(Self.fields(event, streamOffset: streamOffset, scores: topCount) + [
+    public func line(_ event: DetectionEvent, time: Date = Date()) -> String {
+        JSONLine.object(Self.fields(event, scores: topCount) + [
             ("time", .string(Self.timestamp(time))),
             ("source", .string(source)),
             ("sample_rate", .integer(sampleRate)),
@@ -25,16 +25,16 @@ public struct EventFormatter: Sendable {
 
     /// A detection inside a file's `classify` line: no wall-clock time, source or rate.
     public func detection(_ event: DetectionEvent) -> String {
-        JSONLine.object(Self.fields(event, streamOffset: 0, scores: topCount)).text
+        JSONLine.object(Self.fields(event, scores: topCount)).text
     }
 
-    private static func fields(_ event: DetectionEvent, streamOffset: Double, scores top: Int) -> [(String, JSONLine)] {
+    private static func fields(_ event: DetectionEvent, scores top: Int) -> [(String, JSONLine)] {
         [
             ("type", .string("detection")),
             ("label", .string(event.label)),
             ("score", .number(Double(event.score))),
-            ("start", .fixed(event.start + streamOffset)),
-            ("end", .fixed(event.end + streamOffset)),
+            ("start", .fixed(event.start)),
+            ("end", .fixed(event.end)),
             ("latency", .fixed(event.decidedAt - event.end)),
             ("scores", .object(event.scores.prefix(top).map { ($0.label, .number(Double($0.probability))) })),
         ]

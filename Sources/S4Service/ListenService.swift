@@ -94,15 +94,14 @@ public final class ListenService: Service, @unchecked Sendable {
 
     private func captureLoop() throws {
         var pendingModel: S4Model?
-        var detector = KeywordDetector(model: firstModel, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
-        var streamOffset = 0.0
+        let detector = KeywordDetector(model: firstModel, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
         var block = [Float](repeating: 0, count: 4096)
         var lastPing = ContinuousClock.now
         var samplesRead = 0
         defer {
             // Stopped by request: the utterance in progress is decided rather than dropped.
             if stopRequested.load(ordering: .relaxed) {
-                for event in detector.finish() { _ = emit(event, streamOffset: streamOffset) }
+                for event in detector.finish() { _ = emit(event) }
             }
         }
         while !stopRequested.load(ordering: .relaxed) {
@@ -117,8 +116,7 @@ public final class ListenService: Service, @unchecked Sendable {
             // A new model takes over between utterances, so none is cut in two.
             if let next = pendingModel, !detector.isDeciding {
                 pendingModel = nil
-                streamOffset += Double(detector.sampleCount) / Double(source.sampleRate)
-                detector = KeywordDetector(model: next, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
+                detector.replaceModel(next)
                 logger.notice("model reloaded", metadata: ["parameters": "\(next.parameterCount)"])
                 notifier.notify("STATUS=model reloaded")
             }
@@ -128,7 +126,7 @@ public final class ListenService: Service, @unchecked Sendable {
             let events = count == 0
                 ? detector.finish()
                 : block.withUnsafeBufferPointer { detector.process(UnsafeBufferPointer(rebasing: $0[0..<count])) }
-            for event in events where !emit(event, streamOffset: streamOffset) {
+            for event in events where !emit(event) {
                 logger.notice("standard output closed; stopping")
                 return
             }
@@ -144,8 +142,8 @@ public final class ListenService: Service, @unchecked Sendable {
     }
 
     /// Writes one event; false when standard output is gone.
-    private func emit(_ event: DetectionEvent, streamOffset: Double) -> Bool {
-        let line = formatter.line(event, streamOffset: streamOffset)
+    private func emit(_ event: DetectionEvent) -> Bool {
+        let line = formatter.line(event)
         socket?.broadcast(line)
         return JSONLine.raw(line).emit()
     }

@@ -163,6 +163,36 @@ import Testing
         #expect(abs(event.end - 1.4) < 0.015)
     }
 
+    /// A model swapped in between utterances (a SIGHUP reload) answers the later ones exactly as a
+    /// detector that had it from the start: gate, history and stream times carry on. Here the
+    /// swap comes 10 ms after the second burst began, while its onset is still being confirmed;
+    /// the new model has half-second windows (shorter leads) and another kernel.
+    @Test func aModelSwappedBetweenUtterancesTakesOverCleanly() throws {
+        var configuration = RandomModelConfiguration()
+        configuration.width = 6
+        configuration.stateSize = 4
+        configuration.kernel = .diag
+        configuration.discretization = .zoh
+        configuration.clipSeconds = 0.5
+        configuration.seed = 9
+        let other = S4Model.random(configuration)
+        let samples = Self.scene(seconds: 6, onsets: [0.5, 2.5, 4.5])
+        let swapAt = 40160  // 2.51 s
+        let swapped = KeywordDetector(model: Self.model, sampleRate: 16000, configuration: Self.everything)
+        var events = swapped.process(Array(samples[..<swapAt]))
+        #expect(!swapped.isDeciding)
+        swapped.replaceModel(other)
+        events += swapped.process(Array(samples[swapAt...])) + swapped.finish()
+
+        let first = Self.run(samples)
+        let otherDetector = KeywordDetector(model: other, sampleRate: 16000, configuration: Self.everything)
+        let second = otherDetector.process(samples) + otherDetector.finish()
+        #expect(events.count == 3 && first.count == 3 && second.count == 3)
+        #expect(events.first == first.first)
+        #expect(Array(events.dropFirst()) == Array(second.dropFirst()))
+        #expect(events.first != second.first)
+    }
+
     /// A second onset while an utterance is being decided is not a second event.
     @Test func closeBurstsGiveOneDecision() {
         let events = Self.run(Self.scene(seconds: 3, onsets: [1.0, 1.55], length: 0.3))
