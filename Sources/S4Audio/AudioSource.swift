@@ -12,4 +12,12 @@ public protocol AudioSource: AnyObject, CustomStringConvertible {
     /// Returns 0 only at the end of the stream (or for an empty `output`); a live source blocks until
     /// at least one frame is available. Errors name the source.
     func read(into output: UnsafeMutableBufferPointer<Float>) throws(AudioSourceError) -> Int
+
+    /// Times samples were lost because the reader fell behind (a live device's overruns).
+    var overrunCount: Int { get }
+}
+
+extension AudioSource {
+    /// Files and pipes wait for their reader: nothing is ever lost.
+    public var overrunCount: Int { 0 }
 }

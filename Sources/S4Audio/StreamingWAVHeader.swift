@@ -18,7 +18,9 @@ struct StreamingWAVHeader: Equatable {
     /// arecord: 0x7FFFFFFF, RF64 and ffmpeg: 0xFFFFFFFF).
     static let streamingLength = 0x7FFF_0000
 
-    /// Whether the first four bytes of a stream start a WAV header (RIFF, or RF64 for large files).
+    /// Whether the first four bytes of a stream start a WAV header: RIFF, RF64 for large files, or
+    /// RIFX (big-endian), taken as WAV so that the header parser refuses it by name rather than
+    /// the bytes being played as raw s16le.
     static func isWAVMagic(_ bytes: some Collection<UInt8>) -> Bool {
         let magic = String(decoding: bytes.prefix(4), as: UTF8.self)
         return magic == "RIFF" || magic == "RF64" || magic == "RIFX"

@@ -97,6 +97,7 @@ public final class ListenService: Service, @unchecked Sendable {
         let detector = KeywordDetector(model: firstModel, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
         var block = [Float](repeating: 0, count: 4096)
         var lastPing = ContinuousClock.now
+        var overruns = 0
         var samplesRead = 0
         defer {
             // Stopped by request: the utterance in progress is decided rather than dropped.
@@ -121,6 +122,10 @@ public final class ListenService: Service, @unchecked Sendable {
                 notifier.notify("STATUS=model reloaded")
             }
             var count = try block.withUnsafeMutableBufferPointer { try source.read(into: $0) }
+            if source.overrunCount > overruns {
+                overruns = source.overrunCount
+                logger.warning("audio overrun: samples were lost (the capture fell behind)", metadata: ["overruns": "\(overruns)"])
+            }
             if let sampleLimit { count = min(count, max(0, sampleLimit - samplesRead)) }
             samplesRead += count
             let events = count == 0

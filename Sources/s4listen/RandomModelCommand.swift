@@ -30,8 +30,10 @@ struct RandomModelCommand: ParsableCommand {
     static func configuration(size: String, kernel: String, seed: UInt64) throws -> RandomModelConfiguration {
         let fields = size.split(separator: "x", omittingEmptySubsequences: false)
         let parts = fields.compactMap { Int($0) }
-        guard fields.count == 3, parts.count == 3, parts.allSatisfy({ $0 > 0 && $0 <= 4096 }), parts[2] % 2 == 0 else {
-            throw ValidationError("size must be LAYERSxWIDTHxSTATE with an even STATE, e.g. 6x128x64")
+        // The limits are those a model file may have (ModelMetadata), so the file can be loaded.
+        guard fields.count == 3, parts.count == 3, parts.allSatisfy({ $0 > 0 && $0 <= 4096 }), parts[0] <= 256,
+              parts[2] % 2 == 0 else {
+            throw ValidationError("size must be LAYERSxWIDTHxSTATE (at most 256 layers, width and state at most 4096, state even), e.g. 6x128x64")
         }
         var configuration = RandomModelConfiguration()
         configuration.layerCount = parts[0]

@@ -134,7 +134,8 @@ import Testing
         #expect(Array(buffer[0..<first]) + rest == expected)
     }
 
-    /// One byte per write: every read meets a partial frame that must be kept for the next one.
+    /// Writes of one or two bytes (cuts at odd offsets): reads meet partial samples and frames
+    /// that must be kept for the next one.
     @Test func byteByByteStereoFloat() throws {
         let frames = F.tone(count: 300, rate: 16000, channels: 2)
         let source = try PipeSource(fileDescriptor: PipeFeeder.start(F.f32le(frames), pieces: frames.count * 4, pause: 0),

@@ -70,10 +70,10 @@ extension DiscreteLayer {
                 // Two partial sums halve the dependency chain of the reduction.
                 var v0 = Lanes.zero, v1 = Lanes.zero
                 for j in 0..<m { v0 = fma(pRe[j], xRe[j], v0); v1 = fma(pIm[j], xIm[j], v1) }
-                let v = -2 * (v0 + v1)
+                let minusV = -2 * (v0 + v1)
                 for j in 0..<m {
-                    sRe[j] = fma(pRe[j], v, sRe[j])
-                    sIm[j] = fma(pIm[j], v, sIm[j])
+                    sRe[j] = fma(pRe[j], minusV, sRe[j])
+                    sIm[j] = fma(pIm[j], minusV, sIm[j])
                 }
             }
             // w_r = 2Re(R̃_r s), all from the same s.
@@ -85,17 +85,17 @@ extension DiscreteLayer {
             }
             for r in 1..<max(1, rank) {
                 let pRe = k + (8 &+ 4 &* r) &* m, pIm = pRe + m
-                let wr = -w[r]
+                let minusW = -w[r]
                 for j in 0..<m {
-                    sRe[j] = fma(pRe[j], wr, sRe[j])
-                    sIm[j] = fma(pIm[j], wr, sIm[j])
+                    sRe[j] = fma(pRe[j], minusW, sRe[j])
+                    sIm[j] = fma(pIm[j], minusW, sIm[j])
                 }
             }
             // x = D ⊙ (s − P_0 w_0) + B̄u (rank 0's correction fused in), y = 2Re(C x) + D u.
-            let p0Re = k + 8 &* m, p0Im = p0Re + m, w0 = -w[0]
+            let p0Re = k + 8 &* m, p0Im = p0Re + m, minusW0 = -w[0]
             var y0 = skip * u, y1 = Lanes.zero
             for j in 0..<m {
-                let re = fma(p0Re[j], w0, sRe[j]), im = fma(p0Im[j], w0, sIm[j])
+                let re = fma(p0Re[j], minusW0, sRe[j]), im = fma(p0Im[j], minusW0, sIm[j])
                 let xr = fma(dRe[j], re, fma(-dIm[j], im, bRe[j] * u))
                 let xi = fma(dRe[j], im, fma(dIm[j], re, bIm[j] * u))
                 xRe[j] = xr
@@ -130,21 +130,21 @@ extension DiscreteLayer {
                 v0 = fma(pRe[j], xr, v0)
                 v1 = fma(pIm[j], xi, v1)
             }
-            let v = -2 * (v0 + v1)
-            // s −= P v, w = 2Re(R̃ s)
+            let minusV = -2 * (v0 + v1)
+            // s −= P v, w = 2Re(R̃ s) (v and w are kept negated: the updates are then one fma)
             var w0 = Lanes.zero, w1 = Lanes.zero
             for j in 0..<m {
-                let sr = fma(pRe[j], v, sRe[j]), si = fma(pIm[j], v, sIm[j])
+                let sr = fma(pRe[j], minusV, sRe[j]), si = fma(pIm[j], minusV, sIm[j])
                 sRe[j] = sr
                 sIm[j] = si
                 w0 = fma(rRe[j], sr, w0)
                 w1 = fma(rIm[j], si, w1)
             }
-            let w = w1 - w0
+            let minusW = w1 - w0
             // x = D ⊙ (s − P w) + B̄u, y = 2Re(C x) + D u
             var y0 = skip * u, y1 = Lanes.zero
             for j in 0..<m {
-                let re = fma(pRe[j], w, sRe[j]), im = fma(pIm[j], w, sIm[j])
+                let re = fma(pRe[j], minusW, sRe[j]), im = fma(pIm[j], minusW, sIm[j])
                 let xr = fma(dRe[j], re, fma(-dIm[j], im, bRe[j] * u))
                 let xi = fma(dRe[j], im, fma(dIm[j], re, bIm[j] * u))
                 xRe[j] = xr
