@@ -162,13 +162,18 @@ def save_checkpoint(path, **state):
     os.replace(tmp, path)
 
 
+def best_epoch(history):
+    """The history entry with the best mean validation accuracy over the rates."""
+    return max(history, key=lambda h: np.mean([v["acc"] for v in h["val"].values()]))
+
+
 def export_best(model: S4Model, best_state, path, trained_on, history, best):
     """Write the best-by-validation weights as a model file (atomically), then restore."""
     cur = {k: v.detach().clone() for k, v in model.state_dict().items()}
     was_training = model.training
     model.load_state_dict(best_state)
     model.eval()
-    h = max(history, key=lambda h: np.mean([v["acc"] for v in h["val"].values()]))
+    h = best_epoch(history)
     metrics = {"val_mean_acc": best, "epoch": h["epoch"], "val": h["val"],
                "parameters": count_parameters(model)}
     tmp = path + ".tmp"
@@ -359,7 +364,7 @@ def main(argv=None):
     model.eval()
     metrics = {"val_mean_acc": best, "epochs": args.epochs, "parameters": count_parameters(model)}
     if history:
-        metrics["val"] = max(history, key=lambda h: np.mean([v["acc"] for v in h["val"].values()]))["val"]
+        metrics["val"] = best_epoch(history)["val"]
     if args.test_at_end:
         te_items = D.read_manifest(os.path.join(args.data, "test"))
         xte, yte = D.load_clips(te_items, labels)
