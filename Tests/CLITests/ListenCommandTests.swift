@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import S4Audio
 import Testing
 
 /// `s4listen listen` as a user runs it: audio from a pipe, a file or an ALSA device, one JSON line
@@ -111,16 +112,7 @@ import Testing
 
     /// The ALSA configuration that defines PCM `name` as the `file` plugin reading `infile`.
     static func filePlugin(name: String, infile: String) -> String {
-        """
-        pcm.\(name) {
-            type file
-            slave.pcm { type null }
-            file "/dev/null"
-            infile "\(infile)"
-            format "raw"
-        }
-
-        """
+        AlsaCapture.filePluginConfiguration(pcm: name, infile: infile) + "\n"
     }
 
     /// Runs `listen --device` on a `file`-plugin PCM until `count` events have arrived. The plugin
