@@ -65,6 +65,8 @@ def build_scene(clips_dir, noise_dir, minutes, seed):
         manifest = [(row["path"], row["label"]) for row in csv.DictReader(f)]
     commands = [clips_dir / p for p, label in manifest if label in COMMANDS]
     unknown = [clips_dir / p for p, label in manifest if label == "_unknown_"]
+    if not commands:
+        sys.exit(f"{clips_dir}: no clips of the ten commands in manifest.csv")
     noises = [load_clip(p) for p in sorted(noise_dir.glob("*.flac"))]
     total = int(minutes * 60 * RATE)
     scene = np.zeros(total, dtype=np.float64)
@@ -78,8 +80,6 @@ def build_scene(clips_dir, noise_dir, minutes, seed):
         piece *= 10 ** (rng.uniform(-55, -35) / 20) / (np.sqrt(np.mean(piece ** 2)) + 1e-12)
         scene[position:position + length] += piece
         position += length
-    if not commands:
-        sys.exit(f"{clips_dir}: no clips of the ten commands in manifest.csv")
     truth = []
     cursor = 2 * RATE
     # Each kind draws its clips in a shuffled order and, once all are used, in a new one: the
