@@ -12,17 +12,22 @@ CLIPS        ?= $(SHARED_DATA)/test
 SEED         ?= 1
 NOISE        ?= $(dir $(abspath $(CLIPS)))_background_noise_
 
-.PHONY: all deps build demo test unit-check install bench scene-eval model-eval train-model val-clips py-test fixtures clean
+.PHONY: all deps build demo test unit-check install bench scene-eval model-eval train-model val-clips synth-deps synth-data py-test fixtures clean
 
 all: build
 
-# Installs the system libraries that are missing (skipped when all are present).
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs those of the Debian packages $(1) that are missing (nothing when all are present).
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+# The system libraries.
+deps:
+	$(call apt_install,$(APT_PACKAGES))
 
 # Release build; the Swift runtime is linked statically so the installed binary needs no toolchain.
 build: deps
@@ -99,8 +104,17 @@ val-clips:
 	python3 -m pip install -q -r models/train/requirements.txt
 	cd models/train && python3 val_clips.py $(abspath $(VAL_CLIPS))
 
+# Synthetic speakers (espeak-ng and flite voices saying the words) for `train.py --extra-train`.
+SYNTH_DATA   := models/train/runs/synth
+SPEECH_SYNTH := espeak-ng flite
+synth-deps:
+	$(call apt_install,$(SPEECH_SYNTH))
+synth-data: synth-deps
+	python3 -m pip install -q -r models/train/requirements.txt
+	cd models/train && python3 synth.py $(abspath $(SYNTH_DATA))
+
 # Python training code tests (PyTorch on CPU; not part of `make test`).
-py-test:
+py-test: synth-deps
 	python3 -m pip install -q -r models/train/requirements.txt
 	cd models/train && python3 -m pytest -q
 

@@ -136,6 +136,8 @@ class AugmentConfig:
     multirate_prob: float = 0.5   # probability that a batch is resampled
     min_rate: int = 8000
     max_rate: int = 48000
+    speed_min: float = 1.0        # speed perturbation factor range (log-uniform; 1, 1: off)
+    speed_max: float = 1.0
 
 
 class Augmenter:
@@ -195,11 +197,21 @@ class Augmenter:
         lo, hi = math.log(c.min_rate), math.log(c.max_rate)
         return int(round(math.exp(lo + (hi - lo) * self._rand(1).item())))
 
+    def pick_speed(self) -> float:
+        c = self.cfg
+        if c.speed_min == c.speed_max == 1.0:
+            return 1.0     # no draw: the random stream of a run without it is unchanged
+        lo, hi = math.log(c.speed_min), math.log(c.speed_max)
+        return math.exp(lo + (hi - lo) * self._rand(1).item())
+
     def __call__(self, x, y):
-        """x [B, 16000] at 16 kHz -> (augmented x at f_in, f_in)."""
+        """x [B, 16000] at 16 kHz -> (augmented x resampled to f_in, the rate the model is told).
+
+        Speed perturbation by s costs nothing: samples at f_in declared to be at s·f_in play s
+        times faster (and higher), and the model's Δ follows the declared rate."""
         x = self.add_noise(self.gain(self.shift(x)), y).clamp(-1, 1)
         f_in = self.pick_rate()
-        return resample(x, SAMPLE_RATE, f_in), f_in
+        return resample(x, SAMPLE_RATE, f_in), f_in * self.pick_speed()
 
 
 def input_stats(x: torch.Tensor) -> tuple[float, float]:

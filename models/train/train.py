@@ -71,6 +71,9 @@ def parse_args(argv=None):
     a("--val-fraction", type=float, default=0.1)
     a("--max-train", type=int, default=0, help="use at most this many training clips (0: all)")
     a("--max-val", type=int, default=0)
+    a("--extra-train", action="append", default=[], metavar="DIR", help="more training clips laid "
+      "out like a split folder (manifest.csv), e.g. synthetic speakers from synth.py; added to "
+      "training only, never to validation (repeatable)")
     a("--no-augment", action="store_true")
     a("--shift-ms", type=float, default=100.0)
     a("--gain-db", type=float, default=6.0)
@@ -80,6 +83,9 @@ def parse_args(argv=None):
     a("--multirate-prob", type=float, default=0.5)
     a("--min-rate", type=int, default=8000)
     a("--max-rate", type=int, default=48000)
+    a("--speed-min", type=float, default=1.0, help="speed perturbation: each batch is played "
+      "faster or slower by a log-uniform factor in [speed-min, speed-max] (pitch moves with it)")
+    a("--speed-max", type=float, default=1.0)
     a("--eval-rates", default="16000,8000", help="comma-separated input rates for validation")
     a("--eval-batch-size", type=int, default=64)
     # run control
@@ -199,6 +205,8 @@ def main(argv=None):
     tr_items, va_items = D.split_by_speaker(items, args.val_fraction, seed=args.seed)
     tr_items = D.subsample(tr_items, args.max_train, args.seed)
     va_items = D.subsample(va_items, args.max_val, args.seed + 1)
+    extra = {d: D.read_manifest(d) for d in args.extra_train}
+    tr_items += [it for items in extra.values() for it in items]
     xtr, ytr = D.load_clips(tr_items, labels)
     xva, yva = D.load_clips(va_items, labels)
     noise = D.load_noise(args.data)
@@ -263,12 +271,15 @@ def main(argv=None):
     augment = None if args.no_augment else D.Augmenter(
         D.AugmentConfig(args.shift_ms, args.gain_db, args.noise_prob, args.snr_min, args.snr_max,
                         multirate_prob=args.multirate_prob, min_rate=args.min_rate,
-                        max_rate=args.max_rate),
+                        max_rate=args.max_rate, speed_min=args.speed_min, speed_max=args.speed_max),
         noise, labels.index("_silence_"), device, aug_gen)
     trained_on = {"dataset": "speech-commands (shared/data)", "train_clips": len(xtr),
                   "val_clips": len(xva), "val_fraction": args.val_fraction, "seed": args.seed,
                   "augment": not args.no_augment, "multirate": [args.min_rate, args.max_rate,
                                                                 args.multirate_prob],
+                  "speed": [args.speed_min, args.speed_max],
+                  "extra_train": {os.path.basename(os.path.normpath(d)): len(items)
+                                  for d, items in extra.items()},
                   "licence": "Speech Commands, Pete Warden, CC BY 4.0"}
 
     best_path = args.export_best or os.path.join(args.out_dir, "best.safetensors")
@@ -303,7 +314,7 @@ def main(argv=None):
                 break
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
             xb, yb = xtr[idx].to(device), ytr[idx].to(device)
-            f_in = D.SAMPLE_RATE
+            f_in = D.SAMPLE_RATE    # the rate the model is told (speed perturbation included)
             if augment is not None:
                 xb, f_in = augment(xb, yb)
             logits = model(xb, rate=cfg.sample_rate / f_in)
@@ -323,7 +334,7 @@ def main(argv=None):
             if step % args.log_every == 0:
                 el = time.time() - t_ep
                 print(f"epoch {epoch + 1} step {step} loss {run_loss / run_n:.4f} "
-                      f"lr {sched.get_last_lr()[0]:.2e} rate {f_in} "
+                      f"lr {sched.get_last_lr()[0]:.2e} rate {f_in:.0f} "
                       f"{el / done_steps:.2f}s/step [{utc_now()}]", flush=True)
         if done_steps == 0:
             break

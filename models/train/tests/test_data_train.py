@@ -4,6 +4,7 @@ import csv
 import os
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -49,6 +50,21 @@ def test_augmenter_shapes_and_rate():
         assert xa.abs().max() <= 1.0
 
 
+def test_speed_perturbation_changes_only_the_declared_rate():
+    x = torch.randn(4, 16000) * 0.1
+    y = torch.tensor([0, 1, 11, 3])
+    fixed = D.Augmenter(D.AugmentConfig(multirate_prob=0.0, speed_min=1.25, speed_max=1.25,
+                                        noise_prob=0.0, gain_db=0.0, shift_ms=0.0), [], 11, "cpu")
+    xa, f = fixed(x, y)
+    assert torch.equal(xa, x) and f == pytest.approx(20000)
+    g = torch.Generator().manual_seed(1)
+    ranged = D.Augmenter(D.AugmentConfig(multirate_prob=0.0, speed_min=0.9, speed_max=1.1), [], 11, "cpu", g)
+    rates = [ranged(x, y)[1] for _ in range(200)]
+    assert 14400 <= min(rates) < 15000 and 17000 < max(rates) <= 17600
+    off = D.Augmenter(D.AugmentConfig(multirate_prob=0.0), [], 11, "cpu", g)
+    assert all(off(x, y)[1] == 16000 for _ in range(5))
+
+
 def _make_dataset(root):
     rng = np.random.default_rng(0)
     for split in ("train",):
@@ -91,6 +107,27 @@ def test_tiny_training_run_and_resume(tmp_path):
     m, _ = load_model(path)
     with torch.no_grad():
         assert m(torch.zeros(1, 8000, dtype=torch.float64), rate=2.0).shape == (1, 12)
+
+
+def test_extra_training_clips_join_training_only(tmp_path):
+    root = str(tmp_path / "sc")
+    _make_dataset(root)
+    extra = str(tmp_path / "synthetic")
+    os.makedirs(os.path.join(extra, "yes"))
+    rows = []
+    for k in range(5):
+        sf.write(os.path.join(extra, "yes", f"{k}.flac"), np.zeros(16000, np.float32) + 0.1, 16000)
+        rows.append((f"yes/{k}.flac", "yes", f"synth-{k}"))
+    with open(os.path.join(extra, "manifest.csv"), "w", newline="") as f:
+        csv.writer(f).writerows([("path", "label", "speaker")] + rows)
+    common = ["--tiny", "--data", root, "--val-fraction", "0.25", "--device", "cpu",
+              "--eval-rates", "16000", "--max-train", "0", "--max-val", "0"]
+    train.main(common + ["--out-dir", str(tmp_path / "plain")])
+    train.main(common + ["--out-dir", str(tmp_path / "more"), "--extra-train", extra])
+    plain = read_metadata(str(tmp_path / "plain" / "model.safetensors"))["trained_on"]
+    more = read_metadata(str(tmp_path / "more" / "model.safetensors"))["trained_on"]
+    assert more["train_clips"] == plain["train_clips"] + 5 and more["val_clips"] == plain["val_clips"]
+    assert more["extra_train"] == {"synthetic": 5} and plain["extra_train"] == {}
 
 
 def test_second_stage_starts_from_the_best_weights(tmp_path):
