@@ -164,7 +164,7 @@ def main():
     parser.add_argument("--binary", default=str(HERE / ".build/release/s4listen"))
     parser.add_argument("--model", default=None)
     parser.add_argument("--keep", default=None, help="keep the scene, truth and events in this folder")
-    parser.add_argument("--listen-args", default="", help="more options for s4listen listen, e.g. '--all' to "
+    parser.add_argument("--listen-args", default="", help="more options for s4listen listen, e.g. --listen-args=--all to "
                         "score the segmentation alone (matched + wrong = words found)")
     args = parser.parse_args()
     clips = Path(args.clips)
