@@ -6,8 +6,9 @@ import S4Core
 /// found by the energy gate is classified in windows of exactly that length, each from a fresh
 /// `RecurrentState`, starting `windowLeads` before the onset (the samples before the onset come
 /// from a fixed ring). Their probabilities are averaged; a command at or above the threshold is an
-/// event. Onsets are ignored while an utterance is being decided and for `refractorySeconds` after
-/// it ends, so one word gives one event.
+/// event. Up to `overlappingUtterances` are decided at once, so a click or a cough just before a
+/// word does not keep the word out while its own windows fill; onsets are ignored for
+/// `refractorySeconds` after an utterance ends, so one word gives one event.
 ///
 /// Everything happens frame by frame at fixed sample positions, so a file, a pipe and a live
 /// device delivering the same samples in any chunking give the same events. Memory is fixed at
@@ -23,12 +24,13 @@ public final class KeywordDetector {
     private var frameFill = 0
 
     /// What depends on the model: its network at this rate, the window length, where the windows
-    /// start before an onset, and one recurrent state per window.
+    /// start before an onset, and one recurrent state per window of each utterance slot.
     private struct Windows {
         let network: RecurrentNetwork
         let length: Int
         let leads: [Int]
-        let states: [RecurrentState]
+        /// [slot][window]
+        let states: [[RecurrentState]]
 
         init(model: S4Model, sampleRate: Double, configuration: DetectorConfiguration, frameLength: Int) {
             let network = RecurrentNetwork(model: model, sampleRate: sampleRate)
@@ -36,21 +38,27 @@ public final class KeywordDetector {
             // so the word still falls inside its windows.
             let longestLead = 0.4 * model.metadata.clipSeconds
             leads = configuration.windowLeads.map { Int((min($0, longestLead) * sampleRate).rounded()) }
-            states = leads.map { _ in network.makeState(chunkCapacity: frameLength) }
+            let leads = self.leads
+            states = (0..<max(1, configuration.overlappingUtterances)).map { _ in
+                leads.map { _ in network.makeState(chunkCapacity: frameLength) }
+            }
             length = model.windowLength(forSampleRate: sampleRate)
             self.network = network
         }
     }
 
-    /// The utterance being classified, if any.
+    /// An utterance being classified.
     private struct Utterance {
+        /// Which of `Windows.states` its windows use.
+        let slot: Int
         let onset: Int
         var offset: Int?
         /// Absolute start sample of each window.
         let starts: [Int]
         var probabilities: [[Float]?]
     }
-    private var utterance: Utterance?
+    /// In onset order; only the last can still be without an offset.
+    private var utterances: [Utterance] = []
     /// No onset is accepted before this sample.
     private var quietUntil = 0
 
@@ -62,6 +70,7 @@ public final class KeywordDetector {
         let frameLength = gate.frameLength
         frame = Array(repeating: 0, count: frameLength)
         windows = Windows(model: model, sampleRate: sampleRate, configuration: configuration, frameLength: frameLength)
+        utterances.reserveCapacity(windows.states.count)
         // Sized for the longest configured lead whatever the model, so a model swapped in later
         // never needs more.
         let longestLead = Int(((configuration.windowLeads.max() ?? 0) * sampleRate).rounded())
@@ -79,7 +88,7 @@ public final class KeywordDetector {
     }
 
     /// Whether an utterance is being classified (its windows are still filling).
-    public var isDeciding: Bool { utterance != nil }
+    public var isDeciding: Bool { !utterances.isEmpty }
 
     /// Samples consumed so far.
     public var sampleCount: Int { history.end + frameFill }
@@ -95,7 +104,7 @@ public final class KeywordDetector {
             index += take
             if frameFill == frame.count {
                 frameFill = 0
-                if let event = processFrame() { events.append(event) }
+                events += processFrame()
             }
         }
         return events
@@ -108,50 +117,64 @@ public final class KeywordDetector {
     /// End of stream: the partial frame and any unfinished windows are completed with zeros (as
     /// short clips were padded in training) and decided.
     public func finish() -> [DetectionEvent] {
-        guard utterance != nil else { return [] }
-        let end = sampleCount
+        guard let last = utterances.indices.last else { return [] }
         // The end of the word is where the trailing quiet began, if the gate has seen it start.
-        if utterance?.offset == nil { utterance?.offset = gate.quietRunStart ?? end }
+        if utterances[last].offset == nil { utterances[last].offset = gate.quietRunStart ?? sampleCount }
         var events: [DetectionEvent] = []
         let silence = [Float](repeating: 0, count: frame.count)
-        while utterance != nil {
-            let needed = frame.count - frameFill
-            if let event = process(Array(silence.prefix(needed))).first { events.append(event) }
+        while !utterances.isEmpty {
+            events += process(Array(silence.prefix(frame.count - frameFill)))
         }
         return events
     }
 
-    private func processFrame() -> DetectionEvent? {
+    private func processFrame() -> [DetectionEvent] {
         let start = history.end
         frame.withUnsafeBufferPointer { history.append($0) }
         let transition = frame.withUnsafeBufferPointer { gate.update(frame: $0, start: start) }
         switch transition {
-        case .onset(let onset) where utterance == nil && onset >= quietUntil:
-            startUtterance(onset: onset)
+        case .onset(let onset) where onset >= quietUntil:
+            // With every slot busy the onset is let go, as a detector deciding one word at a time would.
+            if let slot = windows.states.indices.first(where: { slot in !utterances.contains { $0.slot == slot } }) {
+                startUtterance(onset: onset, slot: slot)
+            }
         case .offset(let offset):
-            if utterance != nil, utterance?.offset == nil { utterance?.offset = offset }
+            if let last = utterances.indices.last, utterances[last].offset == nil { utterances[last].offset = offset }
+            quietUntil = offset + Int(configuration.refractorySeconds * sampleRate)
         default:
             break
         }
         return feedWindows(frameStart: start)
     }
 
-    private func startUtterance(onset: Int) {
+    private func startUtterance(onset: Int, slot: Int) {
         let starts = windows.leads.map { max(0, onset - $0) }
-        utterance = Utterance(onset: onset, offset: nil, starts: starts, probabilities: starts.map { _ in nil })
-        for (state, windowStart) in zip(windows.states, starts) {
+        utterances.append(Utterance(slot: slot, onset: onset, offset: nil, starts: starts, probabilities: starts.map { _ in nil }))
+        for (state, windowStart) in zip(windows.states[slot], starts) {
             state.reset()
             // Catch the window up to the current frame from the history ring.
             history.forEachPiece(from: windowStart, to: windowStart + windows.length) { windows.network.process($0, state: state) }
         }
     }
 
-    /// Feeds the newest frame to the windows that need it; decides the utterance when all are full.
-    private func feedWindows(frameStart: Int) -> DetectionEvent? {
-        guard var current = utterance else { return nil }
+    /// Feeds the newest frame to the windows that need it; decides each utterance whose windows
+    /// are all full (in onset order: all windows have the same length).
+    private func feedWindows(frameStart: Int) -> [DetectionEvent] {
+        var events: [DetectionEvent] = []
+        for k in utterances.indices {
+            feed(&utterances[k], frameStart: frameStart)
+        }
+        while let first = utterances.first, first.probabilities.allSatisfy({ $0 != nil }) {
+            utterances.removeFirst()
+            if let event = decide(first, decidedAt: history.end) { events.append(event) }
+        }
+        return events
+    }
+
+    private func feed(_ current: inout Utterance, frameStart: Int) {
         let frameEnd = history.end
         let windowLength = windows.length, network = windows.network
-        for (i, state) in windows.states.enumerated() where current.probabilities[i] == nil {
+        for (i, state) in windows.states[current.slot].enumerated() where current.probabilities[i] == nil {
             let windowStart = current.starts[i]
             // A window that started inside this frame was already caught up to its end.
             if windowStart < frameStart, state.sampleCount < windowLength {
@@ -167,10 +190,6 @@ public final class KeywordDetector {
                 current.probabilities[i] = Classification.softmax(network.logits(state))
             }
         }
-        utterance = current
-        guard current.probabilities.allSatisfy({ $0 != nil }) else { return nil }
-        utterance = nil
-        return decide(current, decidedAt: frameEnd)
     }
 
     private func decide(_ decided: Utterance, decidedAt: Int) -> DetectionEvent? {
@@ -178,7 +197,6 @@ public final class KeywordDetector {
         let labels = model.labels
         let mean = (0..<labels.count).map { k in windows.reduce(Float(0)) { $0 + $1[k] } / Float(windows.count) }
         let end = decided.offset ?? gate.quietRunStart ?? decidedAt
-        quietUntil = max(end, decidedAt) + Int(configuration.refractorySeconds * sampleRate)
         let ranked = zip(labels, mean).sorted { $0.1 > $1.1 }.map { (label: $0.0, probability: $0.1) }
         let best = ranked[0]
         let isCommand = !best.label.hasPrefix("_") && best.probability >= configuration.threshold
