@@ -37,11 +37,11 @@ public final class KeywordDetector {
             // Leads suit one-second clips; a model trained on shorter clips gets them scaled down
             // so the word still falls inside its windows.
             let longestLead = 0.4 * model.metadata.clipSeconds
-            leads = configuration.windowLeads.map { Int((min($0, longestLead) * sampleRate).rounded()) }
-            let leads = self.leads
+            let leads = configuration.windowLeads.map { Int((min($0, longestLead) * sampleRate).rounded()) }
             states = (0..<max(1, configuration.overlappingUtterances)).map { _ in
                 leads.map { _ in network.makeState(chunkCapacity: frameLength) }
             }
+            self.leads = leads
             length = model.windowLength(forSampleRate: sampleRate)
             self.network = network
         }
