@@ -30,11 +30,6 @@ public struct DetectorConfiguration: Sendable {
     /// Each utterance is classified in windows that start this long before its onset (seconds);
     /// their probabilities are averaged. Training clips place words 0.1–0.5 s into the window.
     public var windowLeads: [Double] = [0.15, 0.35]
-    /// Onsets are ignored for this long past the end of an utterance (seconds).
-    public var refractorySeconds = 0.1
-    /// Utterances decided at once: a later onset starts its own windows while an earlier
-    /// utterance's are still filling (a click just before a word does not hide the word).
-    public var overlappingUtterances = 2
 
     public init() {}
 }

@@ -6,9 +6,10 @@ import S4Core
 /// found by the energy gate is classified in windows of exactly that length, each from a fresh
 /// `RecurrentState`, starting `windowLeads` before the onset (the samples before the onset come
 /// from a fixed ring). Their probabilities are averaged; a command at or above the threshold is an
-/// event. Up to `overlappingUtterances` are decided at once, so a click or a cough just before a
-/// word does not keep the word out while its own windows fill; onsets are ignored for
-/// `refractorySeconds` after an utterance ends, so one word gives one event.
+/// event. An onset while an utterance is still being decided cuts that utterance's windows short
+/// there: their rest is zeros (as short clips were padded in training) and it is decided at once.
+/// So a click just before a word does not hide the word, and no window holds two utterances: one
+/// word gives one event.
 ///
 /// Everything happens frame by frame at fixed sample positions, so a file, a pipe and a live
 /// device delivering the same samples in any chunking give the same events. Memory is fixed at
@@ -18,49 +19,42 @@ public final class KeywordDetector {
     public let sampleRate: Double
     public let configuration: DetectorConfiguration
     private var windows: Windows
+    /// A model waiting for the utterance in progress to be decided.
+    private var nextModel: S4Model?
     private var gate: EnergyGate
     private var history: SampleHistory
     private var frame: [Float]
     private var frameFill = 0
 
     /// What depends on the model: its network at this rate, the window length, where the windows
-    /// start before an onset, and one recurrent state per window of each utterance slot.
+    /// start before an onset, and one recurrent state per window.
     private struct Windows {
         let network: RecurrentNetwork
         let length: Int
         let leads: [Int]
-        /// [slot][window]
-        let states: [[RecurrentState]]
+        let states: [RecurrentState]
 
         init(model: S4Model, sampleRate: Double, configuration: DetectorConfiguration, frameLength: Int) {
             let network = RecurrentNetwork(model: model, sampleRate: sampleRate)
             // Leads suit one-second clips; a model trained on shorter clips gets them scaled down
             // so the word still falls inside its windows.
             let longestLead = 0.4 * model.metadata.clipSeconds
-            let leads = configuration.windowLeads.map { Int((min($0, longestLead) * sampleRate).rounded()) }
-            states = (0..<max(1, configuration.overlappingUtterances)).map { _ in
-                leads.map { _ in network.makeState(chunkCapacity: frameLength) }
-            }
-            self.leads = leads
+            leads = configuration.windowLeads.map { Int((min($0, longestLead) * sampleRate).rounded()) }
+            states = leads.map { _ in network.makeState(chunkCapacity: frameLength) }
             length = model.windowLength(forSampleRate: sampleRate)
             self.network = network
         }
     }
 
-    /// An utterance being classified.
+    /// The utterance being classified, if any.
     private struct Utterance {
-        /// Which of `Windows.states` its windows use.
-        let slot: Int
         let onset: Int
         var offset: Int?
         /// Absolute start sample of each window.
         let starts: [Int]
         var probabilities: [[Float]?]
     }
-    /// In onset order; only the last can still be without an offset.
-    private var utterances: [Utterance] = []
-    /// No onset is accepted before this sample.
-    private var quietUntil = 0
+    private var utterance: Utterance?
 
     public init(model: S4Model, sampleRate: Double, configuration: DetectorConfiguration = DetectorConfiguration()) {
         self.model = model
@@ -70,25 +64,31 @@ public final class KeywordDetector {
         let frameLength = gate.frameLength
         frame = Array(repeating: 0, count: frameLength)
         windows = Windows(model: model, sampleRate: sampleRate, configuration: configuration, frameLength: frameLength)
-        utterances.reserveCapacity(windows.states.count)
         // Sized for the longest configured lead whatever the model, so a model swapped in later
         // never needs more.
         let longestLead = Int(((configuration.windowLeads.max() ?? 0) * sampleRate).rounded())
         history = SampleHistory(capacity: longestLead + frameLength * (configuration.onsetFrames + 1))
     }
 
-    /// Swaps in another model between utterances (what a SIGHUP reload does). The gate with its
-    /// noise floor, the sample history and the sample count carry on: event times continue, and
-    /// the next utterance is classified whole by the new model, even one whose onset is still
-    /// being confirmed.
+    /// Swaps in another model (what a SIGHUP reload does): at once between utterances, else as
+    /// soon as the utterance in progress is decided (at the latest at the next onset), so no
+    /// utterance is classified by two models. The gate with its noise floor, the sample history and
+    /// the sample count carry on: event times continue, and the next utterance is classified whole
+    /// by the new model, even one whose onset is still being confirmed.
     public func replaceModel(_ next: S4Model) {
-        precondition(!isDeciding, "the model is replaced only between utterances")
+        nextModel = next
+        if !isDeciding { takeNextModel() }
+    }
+
+    private func takeNextModel() {
+        guard let next = nextModel else { return }
+        nextModel = nil
         model = next
         windows = Windows(model: next, sampleRate: sampleRate, configuration: configuration, frameLength: frame.count)
     }
 
     /// Whether an utterance is being classified (its windows are still filling).
-    public var isDeciding: Bool { !utterances.isEmpty }
+    public var isDeciding: Bool { utterance != nil }
 
     /// Samples consumed so far.
     public var sampleCount: Int { history.end + frameFill }
@@ -117,12 +117,13 @@ public final class KeywordDetector {
     /// End of stream: the partial frame and any unfinished windows are completed with zeros (as
     /// short clips were padded in training) and decided.
     public func finish() -> [DetectionEvent] {
-        guard let last = utterances.indices.last else { return [] }
+        guard utterance != nil else { return [] }
+        let end = sampleCount
         // The end of the word is where the trailing quiet began, if the gate has seen it start.
-        if utterances[last].offset == nil { utterances[last].offset = gate.quietRunStart ?? sampleCount }
+        if utterance?.offset == nil { utterance?.offset = gate.quietRunStart ?? end }
         var events: [DetectionEvent] = []
         let silence = [Float](repeating: 0, count: frame.count)
-        while !utterances.isEmpty {
+        while utterance != nil {
             events += process(Array(silence.prefix(frame.count - frameFill)))
         }
         return events
@@ -132,49 +133,55 @@ public final class KeywordDetector {
         let start = history.end
         frame.withUnsafeBufferPointer { history.append($0) }
         let transition = frame.withUnsafeBufferPointer { gate.update(frame: $0, start: start) }
+        var events: [DetectionEvent] = []
         switch transition {
-        case .onset(let onset) where onset >= quietUntil:
-            // With every slot busy the onset is let go, as a detector deciding one word at a time would.
-            if let slot = windows.states.indices.first(where: { slot in !utterances.contains { $0.slot == slot } }) {
-                startUtterance(onset: onset, slot: slot)
-            }
+        case .onset(let onset):
+            if let cut = utterance.flatMap(cutShort) { events.append(cut) }
+            startUtterance(onset: onset)
         case .offset(let offset):
-            if let last = utterances.indices.last, utterances[last].offset == nil { utterances[last].offset = offset }
-            quietUntil = offset + Int(configuration.refractorySeconds * sampleRate)
+            if utterance != nil, utterance?.offset == nil { utterance?.offset = offset }
         default:
             break
         }
-        return feedWindows(frameStart: start)
+        if let event = feedWindows(frameStart: start) { events.append(event) }
+        return events
     }
 
-    private func startUtterance(onset: Int, slot: Int) {
+    /// Completes the windows of the utterance in progress with zeros and decides it: a new
+    /// utterance has begun. (Its windows already hold the new utterance's first frames but one:
+    /// the gate confirms an onset after `onsetFrames` loud frames.)
+    private func cutShort(_ current: Utterance) -> DetectionEvent? {
+        var current = current
+        let zeros = [Float](repeating: 0, count: frame.count)
+        for (i, state) in windows.states.enumerated() where current.probabilities[i] == nil {
+            while state.sampleCount < windows.length {
+                let count = min(zeros.count, windows.length - state.sampleCount)
+                zeros.withUnsafeBufferPointer { windows.network.process(UnsafeBufferPointer(rebasing: $0[0..<count]), state: state) }
+            }
+            current.probabilities[i] = Classification.softmax(windows.network.logits(state))
+        }
+        utterance = nil
+        let event = decide(current, decidedAt: history.end)
+        takeNextModel()
+        return event
+    }
+
+    private func startUtterance(onset: Int) {
         let starts = windows.leads.map { max(0, onset - $0) }
-        utterances.append(Utterance(slot: slot, onset: onset, offset: nil, starts: starts, probabilities: starts.map { _ in nil }))
-        for (state, windowStart) in zip(windows.states[slot], starts) {
+        utterance = Utterance(onset: onset, offset: nil, starts: starts, probabilities: starts.map { _ in nil })
+        for (state, windowStart) in zip(windows.states, starts) {
             state.reset()
             // Catch the window up to the current frame from the history ring.
             history.forEachPiece(from: windowStart, to: windowStart + windows.length) { windows.network.process($0, state: state) }
         }
     }
 
-    /// Feeds the newest frame to the windows that need it; decides each utterance whose windows
-    /// are all full (in onset order: all windows have the same length).
-    private func feedWindows(frameStart: Int) -> [DetectionEvent] {
-        var events: [DetectionEvent] = []
-        for k in utterances.indices {
-            feed(&utterances[k], frameStart: frameStart)
-        }
-        while let first = utterances.first, first.probabilities.allSatisfy({ $0 != nil }) {
-            utterances.removeFirst()
-            if let event = decide(first, decidedAt: history.end) { events.append(event) }
-        }
-        return events
-    }
-
-    private func feed(_ current: inout Utterance, frameStart: Int) {
+    /// Feeds the newest frame to the windows that need it; decides the utterance when all are full.
+    private func feedWindows(frameStart: Int) -> DetectionEvent? {
+        guard var current = utterance else { return nil }
         let frameEnd = history.end
         let windowLength = windows.length, network = windows.network
-        for (i, state) in windows.states[current.slot].enumerated() where current.probabilities[i] == nil {
+        for (i, state) in windows.states.enumerated() where current.probabilities[i] == nil {
             let windowStart = current.starts[i]
             // A window that started inside this frame was already caught up to its end.
             if windowStart < frameStart, state.sampleCount < windowLength {
@@ -190,6 +197,12 @@ public final class KeywordDetector {
                 current.probabilities[i] = Classification.softmax(network.logits(state))
             }
         }
+        utterance = current
+        guard current.probabilities.allSatisfy({ $0 != nil }) else { return nil }
+        utterance = nil
+        let event = decide(current, decidedAt: frameEnd)
+        takeNextModel()
+        return event
     }
 
     private func decide(_ decided: Utterance, decidedAt: Int) -> DetectionEvent? {

@@ -93,7 +93,6 @@ public final class ListenService: Service, @unchecked Sendable {
     }
 
     private func captureLoop() throws {
-        var pendingModel: S4Model?
         let detector = KeywordDetector(model: firstModel, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
         var block = [Float](repeating: 0, count: 4096)
         var lastPing = ContinuousClock.now
@@ -108,18 +107,15 @@ public final class ListenService: Service, @unchecked Sendable {
         while !stopRequested.load(ordering: .relaxed) {
             if reloadRequested.exchange(false, ordering: .relaxed) {
                 do {
-                    pendingModel = try loadModel()
+                    let next = try loadModel()
+                    // It takes over between utterances, so none is classified by two models.
+                    detector.replaceModel(next)
+                    logger.notice("model reloaded", metadata: ["parameters": "\(next.parameterCount)"])
+                    notifier.notify("STATUS=model reloaded")
                 } catch {
                     logger.error("model reload refused, the running model stays: \(error)")
                     notifier.notify("STATUS=model reload refused: \(error)")
                 }
-            }
-            // A new model takes over between utterances, so none is cut in two.
-            if let next = pendingModel, !detector.isDeciding {
-                pendingModel = nil
-                detector.replaceModel(next)
-                logger.notice("model reloaded", metadata: ["parameters": "\(next.parameterCount)"])
-                notifier.notify("STATUS=model reloaded")
             }
             var count = try block.withUnsafeMutableBufferPointer { try source.read(into: $0) }
             if source.overrunCount > overruns {
