@@ -40,8 +40,9 @@ ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbc
                   "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
 ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
                    "klatt", "klatt2", "klatt3", "klatt4"]
-# flite's general-domain voices and the range of their mean pitch (Hz) that still sounds human.
-FLITE_VOICES = {"kal16": (85, 135), "awb": (85, 135), "rms": (75, 125), "slt": (150, 230)}
+# flite's general-domain voices whose pitch can be set, and the range of their mean pitch (Hz)
+# that still sounds human (rms ignores int_f0_target_mean, so it is left out).
+FLITE_VOICES = {"kal16": (85, 135), "awb": (85, 135), "slt": (150, 230)}
 FLITE_SHARE = 0.2
 
 
@@ -97,6 +98,8 @@ def trim(x: np.ndarray, below_peak_db: float = 40.0) -> np.ndarray:
     if n == 0:
         return x
     energy = (x[:n * frame].reshape(n, frame) ** 2).mean(axis=1)
+    if energy.max() == 0:
+        raise ValueError("the engine wrote silence")
     loud = np.flatnonzero(energy > energy.max() * 10 ** (-below_peak_db / 10))
     return x[loud[0] * frame:(loud[-1] + 1) * frame]
 

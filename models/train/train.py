@@ -69,7 +69,8 @@ def parse_args(argv=None):
     a("--grad-clip", type=float, default=0.0)
     # data / augmentation
     a("--val-fraction", type=float, default=0.1)
-    a("--max-train", type=int, default=0, help="use at most this many training clips (0: all)")
+    a("--max-train", type=int, default=0, help="use at most this many clips of train/ (0: all; "
+      "--extra-train clips come on top)")
     a("--max-val", type=int, default=0)
     a("--extra-train", action="append", default=[], metavar="DIR", help="more training clips laid "
       "out like a split folder (manifest.csv), e.g. synthetic speakers from synth.py; added to "
@@ -106,6 +107,8 @@ def parse_args(argv=None):
         ap.set_defaults(d_model=8, n_layers=2, d_state=4, epochs=1, batch_size=8, max_train=48,
                         max_val=24, warmup_steps=2, log_every=2, eval_batch_size=24)
     args = ap.parse_args(argv)
+    if not 0 < args.speed_min <= args.speed_max:
+        ap.error(f"--speed-min/--speed-max: need 0 < min <= max, got {args.speed_min}, {args.speed_max}")
     if args.disc is None:
         args.disc = "bilinear" if args.kernel == "dplr" else "zoh"
     if args.init is None:
@@ -206,11 +209,12 @@ def main(argv=None):
     tr_items = D.subsample(tr_items, args.max_train, args.seed)
     va_items = D.subsample(va_items, args.max_val, args.seed + 1)
     extra = {d: D.read_manifest(d) for d in args.extra_train}
+    real_clips = len(tr_items)
     tr_items += [it for items in extra.values() for it in items]
     xtr, ytr = D.load_clips(tr_items, labels)
     xva, yva = D.load_clips(va_items, labels)
     noise = D.load_noise(args.data)
-    mean, std = D.input_stats(xtr)
+    mean, std = D.input_stats(xtr[:real_clips])   # the input normalisation follows real recordings
     print(f"data: {len(xtr)} train / {len(xva)} val clips, {len(noise)} noise files, "
           f"mean {mean:.3g} std {std:.3g} ({time.time() - t0:.1f}s)", flush=True)
 
@@ -278,8 +282,7 @@ def main(argv=None):
                   "augment": not args.no_augment, "multirate": [args.min_rate, args.max_rate,
                                                                 args.multirate_prob],
                   "speed": [args.speed_min, args.speed_max],
-                  "extra_train": {os.path.basename(os.path.normpath(d)): len(items)
-                                  for d, items in extra.items()},
+                  "extra_train": {d: len(items) for d, items in extra.items()},
                   "licence": "Speech Commands, Pete Warden, CC BY 4.0"}
 
     best_path = args.export_best or os.path.join(args.out_dir, "best.safetensors")
@@ -314,10 +317,10 @@ def main(argv=None):
                 break
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
             xb, yb = xtr[idx].to(device), ytr[idx].to(device)
-            f_in = D.SAMPLE_RATE    # the rate the model is told (speed perturbation included)
+            declared_rate = D.SAMPLE_RATE   # the rate the model is told (speed perturbation included)
             if augment is not None:
-                xb, f_in = augment(xb, yb)
-            logits = model(xb, rate=cfg.sample_rate / f_in)
+                xb, declared_rate = augment(xb, yb)
+            logits = model(xb, rate=cfg.sample_rate / declared_rate)
             loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -334,7 +337,7 @@ def main(argv=None):
             if step % args.log_every == 0:
                 el = time.time() - t_ep
                 print(f"epoch {epoch + 1} step {step} loss {run_loss / run_n:.4f} "
-                      f"lr {sched.get_last_lr()[0]:.2e} rate {f_in:.0f} "
+                      f"lr {sched.get_last_lr()[0]:.2e} rate {xb.shape[-1]} (as {declared_rate:.0f}) "
                       f"{el / done_steps:.2f}s/step [{utc_now()}]", flush=True)
         if done_steps == 0:
             break

@@ -65,6 +65,12 @@ def test_speed_perturbation_changes_only_the_declared_rate():
     assert all(off(x, y)[1] == 16000 for _ in range(5))
 
 
+def test_bad_speed_ranges_are_refused():
+    for bad in (["--speed-min", "0"], ["--speed-min", "1.2", "--speed-max", "1.1"]):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--tiny"] + bad)
+
+
 def _make_dataset(root):
     rng = np.random.default_rng(0)
     for split in ("train",):
@@ -127,7 +133,10 @@ def test_extra_training_clips_join_training_only(tmp_path):
     plain = read_metadata(str(tmp_path / "plain" / "model.safetensors"))["trained_on"]
     more = read_metadata(str(tmp_path / "more" / "model.safetensors"))["trained_on"]
     assert more["train_clips"] == plain["train_clips"] + 5 and more["val_clips"] == plain["val_clips"]
-    assert more["extra_train"] == {"synthetic": 5} and plain["extra_train"] == {}
+    assert more["extra_train"] == {extra: 5} and plain["extra_train"] == {}
+    # The input normalisation follows the real clips only.
+    assert read_metadata(str(tmp_path / "more" / "model.safetensors"))["input_std"] == \
+        read_metadata(str(tmp_path / "plain" / "model.safetensors"))["input_std"]
 
 
 def test_second_stage_starts_from_the_best_weights(tmp_path):

@@ -30,13 +30,33 @@ def test_a_voice_says_a_word_at_16_khz(engine):
     assert np.sqrt(np.mean(x ** 2)) > 0.01
 
 
-def test_speaking_rate_and_pitch_change_the_audio():
+def _pitch(x):
+    """F0 (Hz) of the loudest 50 ms of x, by autocorrelation over 60-400 Hz."""
+    frames = x[:len(x) // 800 * 800].reshape(-1, 800)
+    f = frames[np.argmax((frames ** 2).sum(axis=1))]
+    f = f - f.mean()
+    ac = np.correlate(f, f, "full")[799:]
+    lo, hi = 16000 // 400, 16000 // 60
+    return 16000 / (lo + np.argmax(ac[lo:hi]))
+
+
+def test_speaking_rate_changes_the_length():
     slow = synth.trim(synth.speak(synth.Voice("espeak-ng", "en-gb+f2", 50, 110), "seven"))
     fast = synth.trim(synth.speak(synth.Voice("espeak-ng", "en-gb+f2", 50, 220), "seven"))
     assert len(slow) > 1.3 * len(fast)
-    low = synth.speak(synth.Voice("flite", "awb", 85, 1.0), "go")
-    high = synth.speak(synth.Voice("flite", "awb", 135, 1.0), "go")
-    assert len(low) == len(high) and not np.allclose(low, high)
+    long = synth.trim(synth.speak(synth.Voice("flite", "awb", 110, 1.3), "seven"))
+    short = synth.trim(synth.speak(synth.Voice("flite", "awb", 110, 0.8), "seven"))
+    assert len(long) > 1.3 * len(short)
+
+
+@pytest.mark.parametrize("voice", ["espeak-ng"] + sorted(synth.FLITE_VOICES))
+def test_the_pitch_setting_moves_the_pitch(voice):
+    if voice == "espeak-ng":
+        low, high = (synth.Voice("espeak-ng", "en-us+m3", p, 160) for p in (25, 75))
+    else:
+        low, high = (synth.Voice("flite", voice, p, 1.0) for p in synth.FLITE_VOICES[voice])
+    f_low, f_high = (_pitch(synth.trim(synth.speak(v, "go"))) for v in (low, high))
+    assert f_high > 1.2 * f_low, (f_low, f_high)
 
 
 def test_trim_keeps_the_loud_part_to_a_frame():
