@@ -82,19 +82,22 @@ model-eval: build
 
 # Reproduces models/default.safetensors from the shared data (CPU, two threads; wall time in
 # models/README.md): a first stage from the filter-bank init, then a second from its best weights
-# with a fresh, lower cosine schedule. Writes models/train/runs/{default,stage2}/ and replaces
-# the bundled model.
+# with a fresh, lower cosine schedule, and a third likewise. Writes models/train/runs/{default,stage2,stage3}/
+# and replaces the bundled model.
 TRAIN_FLAGS  := --compile --threads 2 --dropout 0.05 --batch-size 16 --epochs 6 --noise-prob 0.5 \
                 --snr-min 5 --snr-max 25 --multirate-prob 0.7 --min-rate 8000 --max-rate 16000 \
                 --eval-rates 16000,8000
 STAGE1_FLAGS := --kernel diag --first-init filterbank --d-model 48 --n-layers 4 --d-state 32 \
                 --lr 0.01 --ssm-lr 0.002 --warmup-steps 100
 STAGE2_FLAGS := --lr 0.005 --ssm-lr 0.001 --warmup-steps 50
+STAGE3_FLAGS := --lr 0.003 --ssm-lr 0.0006 --warmup-steps 50 --epochs 5
 train-model:
 	python3 -m pip install -q -r models/train/requirements.txt
 	cd models/train && python3 train.py $(TRAIN_FLAGS) $(STAGE1_FLAGS) --out-dir runs/default
 	cd models/train && python3 train.py $(TRAIN_FLAGS) $(STAGE2_FLAGS) --init-from runs/default/last.pt \
-		--out-dir runs/stage2 --export ../default.safetensors
+		--out-dir runs/stage2
+	cd models/train && python3 train.py $(TRAIN_FLAGS) $(STAGE3_FLAGS) --init-from runs/stage2/last.pt \
+		--out-dir runs/stage3 --export ../default.safetensors
 
 # The validation speakers' clips (held out of training) laid out like test/, for choosing the
 # detection threshold without touching test/:
