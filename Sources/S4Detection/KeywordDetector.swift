@@ -160,10 +160,7 @@ public final class KeywordDetector {
             }
             current.probabilities[i] = Classification.softmax(windows.network.logits(state))
         }
-        utterance = nil
-        let event = decide(current, decidedAt: history.end)
-        takeNextModel()
-        return event
+        return conclude(current, decidedAt: history.end)
     }
 
     private func startUtterance(onset: Int) {
@@ -199,8 +196,13 @@ public final class KeywordDetector {
         }
         utterance = current
         guard current.probabilities.allSatisfy({ $0 != nil }) else { return nil }
+        return conclude(current, decidedAt: frameEnd)
+    }
+
+    /// Ends the utterance in progress with its decision; a model waiting for it takes over.
+    private func conclude(_ decided: Utterance, decidedAt: Int) -> DetectionEvent? {
         utterance = nil
-        let event = decide(current, decidedAt: frameEnd)
+        let event = decide(decided, decidedAt: decidedAt)
         takeNextModel()
         return event
     }
