@@ -14,6 +14,7 @@ used for selection). Resume with --resume runs/x/last.pt.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 import data as D
-from export import export_model
+from export import export_model, load_model
 from model import SPEECH_COMMANDS_LABELS, ModelConfig, S4Model, count_parameters, param_groups
 
 DEFAULT_DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -91,8 +92,9 @@ def parse_args(argv=None):
     a("--eval-batch-size", type=int, default=64)
     # run control
     a("--resume", default="", help="checkpoint to resume from ('auto': OUT_DIR/last.pt if present)")
-    a("--init-from", default="", help="start from the best weights of this checkpoint (a last.pt; its "
-      "model config wins over the model flags) with a fresh optimiser and schedule: a second stage")
+    a("--init-from", default="", help="start from the best weights of this checkpoint (a last.pt) or "
+      "model file (.safetensors; its config wins over the model flags) with a fresh optimiser and "
+      "schedule: a further stage")
     a("--test-at-end", action="store_true", help="score the best model on test/ once, at the end")
     a("--export", default="", help="model file to write at the end (default OUT_DIR/model.safetensors)")
     a("--log-every", type=int, default=50)
@@ -192,6 +194,26 @@ def export_best(model: S4Model, best_state, path, trained_on, history, best):
     model.train(was_training)
 
 
+def starting_weights(args) -> tuple[ModelConfig, dict, float]:
+    """The config, weights and validation score a further stage starts from (`--init-from`).
+
+    A checkpoint gives its best weights. A model file (e.g. the shipped models/default.safetensors,
+    whose run folder may be gone) gives its weights exactly: it stores the parameters themselves,
+    true C included. Its validation speakers must be the ones this run holds out, or the next stage
+    would train on them and its validation score would mean nothing.
+    """
+    if not args.init_from.endswith(".safetensors"):
+        ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
+        return ModelConfig.from_dict(ck["model_config"]), ck.get("best_model") or ck["model"], ck["best_val"]
+    model, meta = load_model(args.init_from, dtype=torch.float32)
+    held_out = {k: meta.get("trained_on", {}).get(k) for k in ("seed", "val_fraction")}
+    if held_out != {"seed": args.seed, "val_fraction": args.val_fraction}:
+        raise SystemExit(f"{args.init_from} held out the validation speakers of {held_out}, this run "
+                         f"those of seed {args.seed}, val_fraction {args.val_fraction}: give the same")
+    cfg = dataclasses.replace(model.cfg, dropout=args.dropout)
+    return cfg, model.state_dict(), meta.get("metrics", {}).get("val_mean_acc", float("nan"))
+
+
 def main(argv=None):
     args = parse_args(argv)
     seed_all(args.seed)
@@ -226,13 +248,11 @@ def main(argv=None):
                       output=args.output, dropout=args.dropout, labels=labels,
                       sample_rate=D.SAMPLE_RATE, clip_seconds=1.0, input_mean=mean, input_std=std)
     if args.init_from:
-        init_ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
-        cfg = ModelConfig.from_dict(init_ck["model_config"])
+        cfg, init_state, init_val = starting_weights(args)
     model = S4Model(cfg, seed=args.seed).to(device)
     if args.init_from:
-        model.load_state_dict(init_ck.get("best_model") or init_ck["model"])
-        print(f"initialised from the best weights of {args.init_from} "
-              f"(val {init_ck['best_val']:.4f})", flush=True)
+        model.load_state_dict(init_state)
+        print(f"initialised from the best weights of {args.init_from} (val {init_val:.4f})", flush=True)
     if args.compile:
         for blk in model.layers:   # the parameters stay the module's own: checkpoints are unchanged
             blk.pointwise_out = torch.compile(blk.pointwise_out, dynamic=True)

@@ -175,3 +175,28 @@ def test_val_clips_links_exactly_the_validation_speakers(tmp_path):
     assert expected and [(i.label, i.speaker) for i in linked] == [(i.label, i.speaker) for i in expected]
     for item, want in zip(linked, expected):
         assert os.path.realpath(item.path) == os.path.realpath(want.path)
+
+
+def test_a_further_stage_starts_from_a_model_file(tmp_path):
+    root = str(tmp_path / "sc")
+    _make_dataset(root)
+    common = ["--tiny", "--data", root, "--val-fraction", "0.25", "--device", "cpu",
+              "--eval-rates", "16000", "--dropout", "0.1"]
+    first = str(tmp_path / "first")
+    train.main(common + ["--out-dir", first])
+    model_file = os.path.join(first, "model.safetensors")
+    # With both learning rates at zero the stage keeps the file's weights (float32, exactly) and
+    # takes this run's dropout (a model file does not store one).
+    second = str(tmp_path / "second")
+    train.main(common + ["--out-dir", second, "--init-from", model_file, "--lr", "0", "--ssm-lr", "0"])
+    ck = torch.load(os.path.join(second, "last.pt"), weights_only=False)
+    assert ck["model_config"]["dropout"] == 0.1
+    from export import load_model
+    want = load_model(model_file, dtype=torch.float32)[0].state_dict()
+    assert ck["model"].keys() == want.keys()
+    for name, value in want.items():
+        assert torch.equal(ck["model"][name], value), name
+    # A file that held out other validation speakers is refused: training would see them.
+    with pytest.raises(SystemExit, match="validation speakers"):
+        train.main(common + ["--out-dir", str(tmp_path / "third"), "--init-from", model_file,
+                             "--seed", "5"])
