@@ -54,7 +54,7 @@ public final class AlsaCapture: AudioSource {
         self.device = device
         self.frameLimit = frameLimit
         let source = "ALSA device \(device)"
-        if let sampleRate, !SoundFileReader.supportedRates.contains(sampleRate) {
+        if let sampleRate, !supportedSampleRates.contains(sampleRate) {
             throw .unsupportedRate(source: source, rate: sampleRate)
         }
         if let channels, !(1...StreamingWAVHeader.maxChannels).contains(channels) {
@@ -79,7 +79,7 @@ public final class AlsaCapture: AudioSource {
             if snd_pcm_nonblock(handle, 0) < 0 { throw .cannotOpen(source: source, reason: "cannot switch to blocking reads") }
             setup = try AlsaHardwareSetup.negotiate(
                 pcm: handle, rate: sampleRate, channels: channels, periodFrames: periodFrames, source: source)
-            guard SoundFileReader.supportedRates.contains(setup.sampleRate) else {
+            guard supportedSampleRates.contains(setup.sampleRate) else {
                 throw .unsupportedRate(source: source, rate: setup.sampleRate)
             }
         } catch {

@@ -1,3 +1,7 @@
+/// Sampling rates any source accepts: rates outside are refused as absurd rather than fed to the
+/// model (Δ scaled by 16000/f would leave the range the model was trained for by orders of magnitude).
+public let supportedSampleRates = 1000...384_000
+
 /// A stream of mono samples the daemon feeds to the model.
 ///
 /// Samples are Float in [−1, 1] at the source's own `sampleRate`: sources never resample, because the

@@ -41,7 +41,7 @@ public final class PipeSource: AudioSource {
     /// - Parameters:
     ///   - format: `nil` detects: WAV when the stream starts with `RIFF`/`RF64`, otherwise `s16le`.
     ///     For WAV the header wins over `sampleRate` and `channels`.
-    ///   - sampleRate: required for raw input; must lie in `SoundFileReader.supportedRates`.
+    ///   - sampleRate: required for raw input; must lie in `supportedSampleRates`.
     ///   - closesDescriptor: close `fileDescriptor` when this source goes away (not for stdin).
     /// - Note: for WAV (given or detected) this blocks until the header has arrived.
     public init(
@@ -76,7 +76,7 @@ public final class PipeSource: AudioSource {
                 if format == nil && magic.isEmpty { throw .noAudio(source: name) }
                 throw .cannotOpen(source: name, reason: "raw \(self.format.rawValue) input needs a sampling rate")
             }
-            guard SoundFileReader.supportedRates.contains(sampleRate) else {
+            guard supportedSampleRates.contains(sampleRate) else {
                 throw .unsupportedRate(source: name, rate: sampleRate)
             }
             guard (1...StreamingWAVHeader.maxChannels).contains(channels) else {

@@ -4,9 +4,6 @@ import Foundation
 /// Any file libsndfile reads (WAV, FLAC, OGG, AIFF, …), at its own rate, down-mixed to mono
 /// Float in [−1, 1] block by block: memory stays constant however long the file is.
 public final class SoundFileReader: AudioSource {
-    /// Rates outside this range are refused as absurd rather than fed to the model.
-    public static let supportedRates = 1000...384_000
-
     public let source: String
     /// The path, as the `AudioSource` name.
     public var description: String { source }
@@ -33,7 +30,7 @@ public final class SoundFileReader: AudioSource {
         sampleRate = Int(info.samplerate)
         channelCount = Int(info.channels)
         frameCount = Int(info.frames)
-        guard Self.supportedRates.contains(sampleRate) else {
+        guard supportedSampleRates.contains(sampleRate) else {
             sf_close(handle)
             throw .unsupportedRate(source: path, rate: sampleRate)
         }

@@ -55,7 +55,7 @@ struct StreamingWAVHeader: Equatable {
                 format = try parseFormat(body, fail: fail)
             case "data":
                 guard let format else { throw fail("WAV data chunk comes before the fmt chunk") }
-                guard SoundFileReader.supportedRates.contains(format.rate) else {
+                guard supportedSampleRates.contains(format.rate) else {
                     throw .unsupportedRate(source: source, rate: format.rate)
                 }
                 let length = size > 0 && size < streamingLength ? size : nil

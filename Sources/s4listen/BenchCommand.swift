@@ -37,8 +37,8 @@ struct BenchCommand: ParsableCommand {
         guard chunkMilliseconds.isFinite, chunkMilliseconds > 0, chunkMilliseconds <= 1000 else {
             throw ValidationError("--chunk-milliseconds must be in (0, 1000]")
         }
-        guard SoundFileReader.supportedRates.contains(rate) else {
-            throw ValidationError("--rate \(rate) Hz is outside \(SoundFileReader.supportedRates)")
+        guard supportedSampleRates.contains(rate) else {
+            throw ValidationError("--rate \(rate) Hz is outside \(supportedSampleRates.lowerBound)…\(supportedSampleRates.upperBound) Hz")
         }
     }
 
