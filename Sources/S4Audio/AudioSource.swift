@@ -1,5 +1,5 @@
-/// Sampling rates any source accepts: rates outside are refused as absurd rather than fed to the
-/// model (Δ scaled by 16000/f would leave the range the model was trained for by orders of magnitude).
+/// Sampling rates any source accepts (files, pipes, devices, `bench`): a rate outside is taken as a
+/// broken header or a typo and refused, rather than fed to the model with an absurd Δ.
 public let supportedSampleRates = 1000...384_000
 
 /// A stream of mono samples the daemon feeds to the model.
