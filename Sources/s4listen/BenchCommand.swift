@@ -38,7 +38,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--chunk-milliseconds must be in (0, 1000]")
         }
         guard supportedSampleRates.contains(rate) else {
-            throw ValidationError("--rate \(rate) Hz is outside \(supportedSampleRates.lowerBound)…\(supportedSampleRates.upperBound) Hz")
+            throw ValidationError(AudioSourceError.unsupportedRate(source: "--rate", rate: rate).description)
         }
     }
 

@@ -199,19 +199,23 @@ def starting_weights(args) -> tuple[ModelConfig, dict, float]:
 
     A checkpoint gives its best weights. A model file (e.g. the shipped models/default.safetensors,
     whose run folder may be gone) gives its weights exactly: it stores the parameters themselves,
-    true C included. Its validation speakers must be the ones this run holds out, or the next stage
-    would train on them and its validation score would mean nothing.
+    true C included. Either way its validation speakers must be the ones this run holds out, or the
+    next stage would train on them and its validation score would mean nothing.
     """
-    if not args.init_from.endswith(".safetensors"):
+    if args.init_from.endswith(".safetensors"):
+        model, meta = load_model(args.init_from, dtype=torch.float32)
+        cfg = dataclasses.replace(model.cfg, dropout=args.dropout)
+        state, val = model.state_dict(), meta.get("metrics", {}).get("val_mean_acc", float("nan"))
+        trained_on = meta.get("trained_on", {})
+    else:
         ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
-        return ModelConfig.from_dict(ck["model_config"]), ck.get("best_model") or ck["model"], ck["best_val"]
-    model, meta = load_model(args.init_from, dtype=torch.float32)
-    held_out = {k: meta.get("trained_on", {}).get(k) for k in ("seed", "val_fraction")}
+        cfg, state, val = ModelConfig.from_dict(ck["model_config"]), ck.get("best_model") or ck["model"], ck["best_val"]
+        trained_on = ck.get("trained_on", {})
+    held_out = {k: trained_on.get(k) for k in ("seed", "val_fraction")}
     if held_out != {"seed": args.seed, "val_fraction": args.val_fraction}:
         raise SystemExit(f"{args.init_from} held out the validation speakers of {held_out}, this run "
                          f"those of seed {args.seed}, val_fraction {args.val_fraction}: give the same")
-    cfg = dataclasses.replace(model.cfg, dropout=args.dropout)
-    return cfg, model.state_dict(), meta.get("metrics", {}).get("val_mean_acc", float("nan"))
+    return cfg, state, val
 
 
 def main(argv=None):

@@ -162,6 +162,10 @@ def test_second_stage_starts_from_the_best_weights(tmp_path):
     assert ck["model"].keys() == source["best_model"].keys()
     for name, value in source["best_model"].items():
         assert torch.equal(ck["model"][name], value), name
+    # A checkpoint that held out other validation speakers is refused: training would see them.
+    with pytest.raises(SystemExit, match="validation speakers"):
+        train.main(common + ["--out-dir", str(tmp_path / "third"), "--init-from",
+                             os.path.join(first, "shifted.pt"), "--seed", "5"])
 
 
 def test_val_clips_links_exactly_the_validation_speakers(tmp_path):
