@@ -20,6 +20,8 @@ import torch
 from model import SPEECH_COMMANDS_LABELS
 
 SAMPLE_RATE = 16000
+DEFAULT_DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                             "..", "..", "..", "shared", "data", "speech-commands"))
 
 
 @dataclass
@@ -204,14 +206,21 @@ class Augmenter:
         lo, hi = math.log(c.speed_min), math.log(c.speed_max)
         return math.exp(lo + (hi - lo) * self._rand(1).item())
 
-    def __call__(self, x, y):
-        """x [B, 16000] at 16 kHz -> (augmented x resampled to f_in, the rate the model is told).
+    def waveform(self, x, y):
+        """x [B, 16000] at 16 kHz -> shifted, gained, noisy x, still at 16 kHz."""
+        return self.add_noise(self.gain(self.shift(x)), y).clamp(-1, 1)
+
+    def to_rate(self, x):
+        """Augmented 16 kHz x -> (x resampled to a drawn f_in, the rate the model is told).
 
         Speed perturbation by s costs nothing: samples at f_in declared to be at s·f_in play s
         times faster (and higher), and the model's Δ follows the declared rate."""
-        x = self.add_noise(self.gain(self.shift(x)), y).clamp(-1, 1)
         f_in = self.pick_rate()
         return resample(x, SAMPLE_RATE, f_in), f_in * self.pick_speed()
+
+    def __call__(self, x, y):
+        """x [B, 16000] at 16 kHz -> (augmented x at f_in, the rate the model is told)."""
+        return self.to_rate(self.waveform(x, y))
 
 
 def input_stats(x: torch.Tensor) -> tuple[float, float]:

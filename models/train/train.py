@@ -29,15 +29,12 @@ import torch.nn.functional as F
 import data as D
 from export import export_model, load_model
 from model import SPEECH_COMMANDS_LABELS, ModelConfig, S4Model, count_parameters, param_groups
-
-DEFAULT_DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                             "..", "..", "..", "shared", "data", "speech-commands"))
-
+from teacher import distillation_loss, load_teacher
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = ap.add_argument
-    a("--data", default=os.environ.get("S4_DATA", DEFAULT_DATA))
+    a("--data", default=os.environ.get("S4_DATA", D.DEFAULT_DATA))
     a("--out-dir", default="runs/default")
     a("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a("--seed", type=int, default=1112)
@@ -68,6 +65,10 @@ def parse_args(argv=None):
     a("--warmup-steps", type=int, default=500)
     a("--label-smoothing", type=float, default=0.1)
     a("--grad-clip", type=float, default=0.0)
+    a("--teacher", default="", help="knowledge distillation from this log-mel CNN (teacher.py's "
+      "teacher.pt): it sees each augmented clip at 16 kHz, the student the same clip at its rate")
+    a("--kd-alpha", type=float, default=0.7, help="weight of the teacher's soft targets (0..1)")
+    a("--kd-temperature", type=float, default=2.0)
     # data / augmentation
     a("--val-fraction", type=float, default=0.1)
     a("--max-train", type=int, default=0, help="use at most this many clips of train/ (0: all; "
@@ -109,6 +110,9 @@ def parse_args(argv=None):
         ap.set_defaults(d_model=8, n_layers=2, d_state=4, epochs=1, batch_size=8, max_train=48,
                         max_val=24, warmup_steps=2, log_every=2, eval_batch_size=24)
     args = ap.parse_args(argv)
+    if not 0 <= args.kd_alpha <= 1 or args.kd_temperature <= 0:
+        ap.error(f"--kd-alpha must be in [0, 1] and --kd-temperature > 0, got {args.kd_alpha}, "
+                 f"{args.kd_temperature}")
     if not 0 < args.speed_min <= args.speed_max:
         ap.error(f"--speed-min/--speed-max: need 0 < min <= max, got {args.speed_min}, {args.speed_max}")
     if args.disc is None:
@@ -309,6 +313,17 @@ def main(argv=None):
                   "extra_train": {d: len(items) for d, items in extra.items()},
                   "licence": "Speech Commands, Pete Warden, CC BY 4.0"}
 
+    teacher = None
+    if args.teacher:
+        teacher, ck = load_teacher(args.teacher, device)
+        if (ck["seed"], ck["val_fraction"]) != (args.seed, args.val_fraction):
+            raise SystemExit(f"{args.teacher} was trained with seed {ck['seed']}, val_fraction "
+                             f"{ck['val_fraction']}: it has seen this run's validation speakers")
+        trained_on["teacher"] = {"path": args.teacher, "val_acc": ck["val_acc"],
+                                 "alpha": args.kd_alpha, "temperature": args.kd_temperature}
+        print(f"distilling from {args.teacher} (val {ck['val_acc']:.4f}), alpha {args.kd_alpha}, "
+              f"T {args.kd_temperature}", flush=True)
+
     best_path = args.export_best or os.path.join(args.out_dir, "best.safetensors")
     if best_path == "none":
         best_path = ""
@@ -342,10 +357,17 @@ def main(argv=None):
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
             xb, yb = xtr[idx].to(device), ytr[idx].to(device)
             declared_rate = D.SAMPLE_RATE   # the rate the model is told (speed perturbation included)
+            x16 = xb if augment is None else augment.waveform(xb, yb)
             if augment is not None:
-                xb, declared_rate = augment(xb, yb)
+                xb, declared_rate = augment.to_rate(x16)
             logits = model(xb, rate=cfg.sample_rate / declared_rate)
-            loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
+            if teacher is None:
+                loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
+            else:
+                with torch.no_grad():
+                    soft = teacher(x16)
+                loss = distillation_loss(logits, soft, yb, args.kd_alpha, args.kd_temperature,
+                                         args.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if args.grad_clip > 0:

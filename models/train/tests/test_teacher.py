@@ -1,0 +1,82 @@
+"""The log-mel CNN teacher and knowledge distillation (teacher.py, train.py --teacher)."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import teacher as T
+import train
+from export import read_metadata
+from test_data_train import _make_dataset
+
+
+def test_mel_filters_are_unit_triangles_in_rising_order():
+    fb = T.mel_filterbank(40, 512, 16000, 20.0, 8000.0).numpy()
+    assert fb.shape == (40, 257) and fb.min() >= 0
+    peaks = fb.argmax(axis=1)
+    assert np.all(np.diff(peaks) >= 0) and peaks[-1] > peaks[0]
+    assert np.all(fb.max(axis=1) > 0.5) and fb.max() <= 1.0
+
+
+def test_log_mel_frames_and_a_tone_lands_in_its_band():
+    lm = T.LogMel()
+    t = torch.arange(16000) / 16000
+    tone = torch.sin(2 * torch.pi * 1000 * t)[None]
+    f = lm(tone)
+    assert f.shape == (1, 40, 101)
+    band = int(f[0, :, 20:80].mean(1).argmax())
+    fb = T.mel_filterbank(40, 512, 16000, 20.0, 8000.0)
+    assert abs(float(fb[band].argmax()) * 16000 / 512 - 1000) < 150
+
+
+def test_spec_mask_covers_bands_and_can_be_off():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(8, 1, 40, 101)
+    masked = T.SpecMask(max_t=10, max_f=5, count=2, generator=g)(f)
+    changed = (masked != f).float().mean().item()
+    assert 0 < changed < 0.5
+    assert torch.equal(T.SpecMask(max_t=0, max_f=0, generator=g)(f), f)
+
+
+def test_distillation_loss_parts():
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(6, 12, generator=g), torch.randn(6, 12, generator=g)
+    y = torch.randint(12, (6,), generator=g)
+    ce = F.cross_entropy(s, y, label_smoothing=0.1)
+    assert torch.allclose(T.distillation_loss(s, t, y, 0.0, 2.0, 0.1), ce)
+    # the soft term vanishes when the student already matches the teacher
+    assert torch.allclose(T.distillation_loss(s, s.clone(), y, 0.7, 2.0, 0.1), 0.3 * ce, atol=1e-6)
+    # and pulls the student towards the teacher: a gradient step lowers the KL
+    s1 = s.clone().requires_grad_()
+    T.distillation_loss(s1, t, y, 1.0, 3.0).backward()
+
+    def kl(x):
+        return F.kl_div(F.log_softmax(x / 3, -1), F.log_softmax(t / 3, -1), reduction="batchmean",
+                        log_target=True)
+
+    assert kl(s - 0.5 * s1.grad) < kl(s)
+
+
+def test_teacher_trains_and_a_student_distils_from_it(tmp_path):
+    root = str(tmp_path / "sc")
+    _make_dataset(root)
+    tdir = str(tmp_path / "teacher")
+    T.main(["--data", root, "--out-dir", tdir, "--val-fraction", "0.25", "--epochs", "2",
+            "--batch-size", "8", "--widths", "4,8"])
+    path = os.path.join(tdir, "teacher.pt")
+    net, ck = T.load_teacher(path, "cpu")
+    assert ck["val_fraction"] == 0.25 and 0 <= ck["val_acc"] <= 1
+    assert net(torch.zeros(2, 16000)).shape == (2, 12)
+    common = ["--tiny", "--data", root, "--val-fraction", "0.25", "--device", "cpu",
+              "--eval-rates", "16000", "--teacher", path]
+    train.main(common + ["--out-dir", str(tmp_path / "student")])
+    meta = read_metadata(str(tmp_path / "student" / "model.safetensors"))
+    assert meta["trained_on"]["teacher"]["alpha"] == 0.7
+    # a teacher that held out other speakers has seen this run's validation clips
+    with pytest.raises(SystemExit):
+        train.main(common + ["--out-dir", str(tmp_path / "other"), "--seed", "5"])
+    with pytest.raises(SystemExit):
+        train.parse_args(["--tiny", "--kd-alpha", "1.5"])
