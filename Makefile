@@ -12,7 +12,7 @@ CLIPS        ?= $(SHARED_DATA)/test
 SEED         ?= 1
 NOISE        ?= $(dir $(abspath $(CLIPS)))_background_noise_
 
-.PHONY: all deps build demo test unit-check install bench scene-eval model-eval train-model val-clips synth-deps synth-data py-test fixtures clean
+.PHONY: all deps build demo test unit-check install bench scene-eval model-eval threshold-sweep train-model val-clips synth-deps synth-data py-test fixtures clean
 
 all: build
 
@@ -106,6 +106,12 @@ VAL_CLIPS    := models/train/runs/val-clips
 val-clips:
 	python3 -m pip install -q -r models/train/requirements.txt
 	cd models/train && python3 val_clips.py $(abspath $(VAL_CLIPS))
+
+# The detection threshold by the rule in models/README.md: scenes of the validation speakers
+# (never test/), one `listen --all` run per seed, every threshold scored offline.
+threshold-sweep: build val-clips
+	python3 tools/threshold_sweep.py --clips $(VAL_CLIPS) --noise $(SHARED_DATA)/_background_noise_ \
+		--model $(MODEL)
 
 # Synthetic speakers (espeak-ng and flite voices saying the words) for `train.py --extra-train`.
 SYNTH_DATA   := models/train/runs/synth

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Choose the detection threshold: scenes of validation speakers, one `listen --all` run per seed,
+then every threshold scored offline.
+
+A decision does not depend on the threshold (it only says whether the decision is reported), so
+filtering one `--all` run per seed (events of a command word with score >= t) gives exactly what
+`listen --threshold t` would have printed. The rule (models/README.md): the lowest threshold whose
+mean over the seeds has wrong labels <= 3% and <= 5 false alarms per hour. Never run it on test/.
+
+Usage (after `make val-clips`):
+  python3 tools/threshold_sweep.py --clips models/train/runs/val-clips --noise DIR [--seeds 1,2,3]
+"""
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from scene_eval import COMMANDS, HERE, RATE, build_scene, run_listen, score, write_wav
+
+MAX_WRONG = 0.03
+MAX_FALSE_ALARMS_PER_HOUR = 5.0
+
+
+def reported(events, threshold):
+    """What `listen --threshold threshold` prints of an `--all` run."""
+    return [e for e in events if e["label"] in COMMANDS and e["score"] >= threshold]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", required=True, help="validation speakers' clips (make val-clips)")
+    parser.add_argument("--noise", required=True)
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--thresholds", default="0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9")
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--binary", default=str(HERE / ".build/release/s4listen"))
+    parser.add_argument("--model", default=None)
+    args = parser.parse_args()
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="s4sweep-") as tmp:
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            scene, truth = build_scene(Path(args.clips), Path(args.noise), args.minutes, seed)
+            wav = Path(tmp) / f"scene_{seed}.wav"
+            write_wav(wav, scene, RATE)
+            events = run_listen(args.binary, args.model, "file", wav, RATE, len(scene) / RATE,
+                                Path(tmp), ["--all"])
+            runs.append((events, truth, len(scene) / RATE))
+            print(f"seed {seed}: {sum(t['kind'] == 'command' for t in truth)} commands, "
+                  f"{len(events)} decisions", flush=True)
+    print(f"{'threshold':>9} {'matched':>8} {'wrong':>6} {'FA/h':>6}")
+    rows = []
+    for t in thresholds:
+        scores = [score(reported(ev, t), truth, sec) for ev, truth, sec in runs]
+        row = {k: float(np.mean([s[k] for s in scores]))
+               for k in ("matched", "wrong", "false_alarms_per_hour")}
+        rows.append({"threshold": t, **row})
+        print(f"{t:9.2f} {100 * row['matched']:7.1f}% {100 * row['wrong']:5.1f}% "
+              f"{row['false_alarms_per_hour']:6.1f}")
+    ok = [r for r in rows if r["wrong"] <= MAX_WRONG and r["false_alarms_per_hour"] <= MAX_FALSE_ALARMS_PER_HOUR]
+    choice = min(ok, key=lambda r: r["threshold"])["threshold"] if ok else None
+    print(f"rule (wrong <= {100 * MAX_WRONG:.0f}%, <= {MAX_FALSE_ALARMS_PER_HOUR:.0f} FA/h): "
+          f"{choice if choice is not None else 'no threshold in the list meets it'}")
+    print(json.dumps({"choice": choice, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
