@@ -3,9 +3,9 @@
 public struct DetectorConfiguration: Sendable {
     /// Minimum probability of the winning command for an event. 0.7 is the lowest threshold at
     /// which the bundled model meets ≤ 3% wrong labels and ≤ 5 false alarms per hour on scenes
-    /// of validation speakers (models/README.md: 3.0% and 2.2 there, 49.9% of the words matched,
-    /// against 9.4%, 27 per hour and 62% at 0.5); lower it to miss fewer words at the cost of
-    /// more errors.
+    /// of validation speakers (`make threshold-sweep`, models/README.md: 2.8% and none there,
+    /// 55.6% of the words matched, against 6.6%, 9 per hour and 67.5% at 0.5); lower it to miss
+    /// fewer words at the cost of more errors.
     public var threshold: Float = 0.7
     /// Also report `_unknown_`, `_silence_` and commands under the threshold (as events whose
     /// label is what the model said).
