@@ -31,6 +31,7 @@ from export import export_model, load_model
 from model import SPEECH_COMMANDS_LABELS, ModelConfig, S4Model, count_parameters, param_groups
 from teacher import distillation_loss, load_teacher
 
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = ap.add_argument
@@ -357,8 +358,9 @@ def main(argv=None):
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
             xb, yb = xtr[idx].to(device), ytr[idx].to(device)
             declared_rate = D.SAMPLE_RATE   # the rate the model is told (speed perturbation included)
-            x16 = xb if augment is None else augment.waveform(xb, yb)
+            x16 = xb                        # what the teacher hears: the augmented clip at 16 kHz
             if augment is not None:
+                x16 = augment.waveform(xb, yb)
                 xb, declared_rate = augment.to_rate(x16)
             logits = model(xb, rate=cfg.sample_rate / declared_rate)
             if teacher is None:
