@@ -84,10 +84,11 @@ model-eval: build
 # models/README.md): a first stage from the filter-bank init, then a second from its best weights
 # with a fresh, lower cosine schedule, and a third likewise; then a log-mel CNN teacher and a fourth
 # stage distilled from it, with synthetic speakers and speed perturbation. Writes
-# models/train/runs/{default,stage2,stage3,teacher,stage4}/ and replaces the bundled model.
+# models/train/runs/{synth,default,stage2,stage3,teacher,stage4}/ and replaces the bundled model.
+SYNTH_DATA   := models/train/runs/synth
 # glibc hands PyTorch's large per-step buffers back to the kernel and faults them in again on the
-# next step: 20-40% of the CPU time went to the kernel. With these settings a step of the bundled
-# model's stages took 2.6 s instead of 4.8 (same losses, step for step; models/train/README.md).
+# next step: 20-40% of the CPU time went to the kernel. With these settings a step of stage 4 took
+# 2.6 s instead of 4.8 on this project's machine (same losses, step for step; models/train/README.md).
 TRAIN_ENV    := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=1073741824
 TRAIN_FLAGS  := --compile --threads 2 --dropout 0.05 --batch-size 16 --epochs 6 --noise-prob 0.5 \
                 --snr-min 5 --snr-max 25 --multirate-prob 0.7 --min-rate 8000 --max-rate 16000 \
@@ -96,6 +97,7 @@ STAGE1_FLAGS := --kernel diag --first-init filterbank --d-model 48 --n-layers 4 
                 --lr 0.01 --ssm-lr 0.002 --warmup-steps 100
 STAGE2_FLAGS := --lr 0.005 --ssm-lr 0.001 --warmup-steps 50
 STAGE3_FLAGS := --lr 0.003 --ssm-lr 0.0006 --warmup-steps 50 --epochs 5
+# runs/synth is $(SYNTH_DATA) seen from models/train, where the stages run.
 TEACHER_FLAGS := --threads 2 --extra-train runs/synth
 STAGE4_FLAGS := --lr 0.003 --ssm-lr 0.0006 --warmup-steps 50 --epochs 6 --extra-train runs/synth \
                 --speed-min 0.9 --speed-max 1.1 --teacher runs/teacher/teacher.pt
@@ -124,7 +126,6 @@ threshold-sweep: build val-clips
 		--model $(MODEL)
 
 # Synthetic speakers (espeak-ng and flite voices saying the words) for `train.py --extra-train`.
-SYNTH_DATA   := models/train/runs/synth
 SPEECH_SYNTH := espeak-ng flite
 synth-deps:
 	$(call apt_install,$(SPEECH_SYNTH))

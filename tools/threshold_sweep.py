@@ -12,20 +12,36 @@ Usage (after `make val-clips`):
 """
 import argparse
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from scene_eval import COMMANDS, HERE, RATE, build_scene, run_listen, score, write_wav
+from scene_eval import HERE, RATE, build_scene, run_listen, score, write_wav
 
 MAX_WRONG = 0.03
 MAX_FALSE_ALARMS_PER_HOUR = 5.0
 
 
 def reported(events, threshold):
-    """What `listen --threshold threshold` prints of an `--all` run."""
-    return [e for e in events if e["label"] in COMMANDS and e["score"] >= threshold]
+    """What `listen --threshold threshold` prints of an `--all` run (up to the printed precision
+    of the scores): commands, not `_unknown_` or `_silence_`, scoring at least the threshold."""
+    return [e for e in events if not e["label"].startswith("_") and e["score"] >= threshold]
+
+
+def check_split(binary, model, clips):
+    """The clips must be the speakers the model held out (val_clips.py writes split.json), or the
+    threshold would be tuned on speakers it was trained on."""
+    command = [binary, "info"] + ([model] if model else [])
+    info = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    trained_on = info.get("metadata", {}).get("trained_on", {})
+    held_out = {k: trained_on.get(k) for k in ("seed", "val_fraction")}
+    split = json.loads((clips / "split.json").read_text())
+    if held_out != split:
+        sys.exit(f"{clips} holds the validation speakers of {split}, the model held out those of "
+                 f"{held_out}: make them with val_clips.py --seed/--val-fraction of the model's run")
 
 
 def main():
@@ -39,6 +55,7 @@ def main():
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
     thresholds = [float(t) for t in args.thresholds.split(",")]
+    check_split(args.binary, args.model, Path(args.clips))
     runs = []
     with tempfile.TemporaryDirectory(prefix="s4sweep-") as tmp:
         for seed in [int(s) for s in args.seeds.split(",")]:
@@ -50,14 +67,14 @@ def main():
             runs.append((events, truth, len(scene) / RATE))
             print(f"seed {seed}: {sum(t['kind'] == 'command' for t in truth)} commands, "
                   f"{len(events)} decisions", flush=True)
-    print(f"{'threshold':>9} {'matched':>8} {'wrong':>6} {'FA/h':>6}")
+    print(f"{'threshold':>9} {'matched':>8} {'wrong':>7} {'FA/h':>6}")
     rows = []
     for t in thresholds:
         scores = [score(reported(ev, t), truth, sec) for ev, truth, sec in runs]
         row = {k: float(np.mean([s[k] for s in scores]))
                for k in ("matched", "wrong", "false_alarms_per_hour")}
         rows.append({"threshold": t, **row})
-        print(f"{t:9.2f} {100 * row['matched']:7.1f}% {100 * row['wrong']:5.1f}% "
+        print(f"{t:9.2f} {100 * row['matched']:7.1f}% {100 * row['wrong']:6.2f}% "
               f"{row['false_alarms_per_hour']:6.1f}")
     ok = [r for r in rows if r["wrong"] <= MAX_WRONG and r["false_alarms_per_hour"] <= MAX_FALSE_ALARMS_PER_HOUR]
     choice = min(ok, key=lambda r: r["threshold"])["threshold"] if ok else None

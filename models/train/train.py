@@ -111,6 +111,8 @@ def parse_args(argv=None):
         ap.set_defaults(d_model=8, n_layers=2, d_state=4, epochs=1, batch_size=8, max_train=48,
                         max_val=24, warmup_steps=2, log_every=2, eval_batch_size=24)
     args = ap.parse_args(argv)
+    if args.teacher and args.kd_alpha == 0:
+        ap.error("--teacher with --kd-alpha 0: the teacher would not be used")
     if not 0 <= args.kd_alpha <= 1 or args.kd_temperature <= 0:
         ap.error(f"--kd-alpha must be in [0, 1] and --kd-temperature > 0, got {args.kd_alpha}, "
                  f"{args.kd_temperature}")

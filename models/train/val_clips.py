@@ -9,6 +9,7 @@ The seed and fraction must be those of the training run; the defaults are train.
 
 import argparse
 import csv
+import json
 import os
 
 import data as D
@@ -37,6 +38,8 @@ def main(argv=None):
                 os.remove(link)
             os.symlink(os.path.abspath(item.path), link)
             writer.writerow([relative, item.label, item.speaker])
+    with open(os.path.join(args.out_dir, "split.json"), "w") as f:   # which speakers these are
+        json.dump({"seed": args.seed, "val_fraction": args.val_fraction}, f)
     print(f"{len(val)} validation clips linked under {args.out_dir}")
 
 

@@ -1,6 +1,7 @@
 """Data pipeline and an end-to-end tiny training run on a synthetic dataset."""
 
 import csv
+import json
 import os
 
 import numpy as np
@@ -179,6 +180,8 @@ def test_val_clips_links_exactly_the_validation_speakers(tmp_path):
     assert expected and [(i.label, i.speaker) for i in linked] == [(i.label, i.speaker) for i in expected]
     for item, want in zip(linked, expected):
         assert os.path.realpath(item.path) == os.path.realpath(want.path)
+    with open(os.path.join(out, "split.json")) as f:   # for make threshold-sweep's check
+        assert json.load(f) == {"seed": 3, "val_fraction": 0.25}
 
 
 def test_a_further_stage_starts_from_a_model_file(tmp_path):

@@ -13,7 +13,7 @@ from export import read_metadata
 from test_data_train import _make_dataset
 
 
-def test_mel_filters_are_unit_triangles_in_rising_order():
+def test_mel_filters_are_triangles_in_rising_order():
     fb = T.mel_filterbank(40, 512, 16000, 20.0, 8000.0).numpy()
     assert fb.shape == (40, 257) and fb.min() >= 0
     peaks = fb.argmax(axis=1)
@@ -49,6 +49,11 @@ def test_distillation_loss_parts():
     assert torch.allclose(T.distillation_loss(s, t, y, 0.0, 2.0, 0.1), ce)
     # the soft term vanishes when the student already matches the teacher
     assert torch.allclose(T.distillation_loss(s, s.clone(), y, 0.7, 2.0, 0.1), 0.3 * ce, atol=1e-6)
+    # the soft term is KL(teacher ‖ student) at temperature T, scaled by T²
+    pt = F.softmax(t / 3, -1)
+    kl_ts = (pt * (pt.log() - F.log_softmax(s / 3, -1))).sum(-1).mean()
+    ce0 = F.cross_entropy(s, y)
+    assert torch.allclose(T.distillation_loss(s, t, y, 0.4, 3.0), 0.6 * ce0 + 0.4 * 9 * kl_ts, atol=1e-6)
     # and pulls the student towards the teacher: a gradient step lowers the KL
     s1 = s.clone().requires_grad_()
     T.distillation_loss(s1, t, y, 1.0, 3.0).backward()
@@ -60,7 +65,7 @@ def test_distillation_loss_parts():
     assert kl(s - 0.5 * s1.grad) < kl(s)
 
 
-def test_teacher_trains_and_a_student_distils_from_it(tmp_path):
+def test_teacher_trains_and_a_student_distils_from_it(tmp_path, monkeypatch):
     root = str(tmp_path / "sc")
     _make_dataset(root)
     tdir = str(tmp_path / "teacher")
@@ -72,11 +77,30 @@ def test_teacher_trains_and_a_student_distils_from_it(tmp_path):
     assert net(torch.zeros(2, 16000)).shape == (2, 12)
     common = ["--tiny", "--data", root, "--val-fraction", "0.25", "--device", "cpu",
               "--eval-rates", "16000", "--teacher", path]
-    train.main(common + ["--out-dir", str(tmp_path / "student")])
+    # every step's loss is the distillation loss, with the teacher's outputs on 16 kHz clips
+    heard = []
+    teacher_forward = T.LogMelCNN.forward
+
+    def recording_forward(self, x, spec_mask=None):
+        heard.append(x.shape[-1])
+        return teacher_forward(self, x, spec_mask)
+
+    calls = []
+
+    def recording_loss(*args, **kwargs):
+        calls.append(args[3])
+        return T.distillation_loss(*args, **kwargs)
+
+    monkeypatch.setattr(T.LogMelCNN, "forward", recording_forward)
+    monkeypatch.setattr(train, "distillation_loss", recording_loss)
+    train.main(common + ["--out-dir", str(tmp_path / "student"), "--multirate-prob", "1"])
+    assert calls and all(a == 0.7 for a in calls)
+    assert set(heard) == {16000}        # while the student hears every batch at another rate
     meta = read_metadata(str(tmp_path / "student" / "model.safetensors"))
     assert meta["trained_on"]["teacher"]["alpha"] == 0.7
     # a teacher that held out other speakers has seen this run's validation clips
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="validation speakers"):
         train.main(common + ["--out-dir", str(tmp_path / "other"), "--seed", "5"])
-    with pytest.raises(SystemExit):
-        train.parse_args(["--tiny", "--kd-alpha", "1.5"])
+    for bad in (["--kd-alpha", "1.5"], ["--teacher", path, "--kd-alpha", "0"]):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--tiny"] + bad)
