@@ -218,11 +218,18 @@ def starting_weights(args) -> tuple[ModelConfig, dict, float]:
         ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
         cfg, state, val = ModelConfig.from_dict(ck["model_config"]), ck.get("best_model") or ck["model"], ck["best_val"]
         trained_on = ck.get("trained_on", {})
+    require_same_held_out(args.init_from, trained_on, args)
+    return cfg, state, val
+
+
+def require_same_held_out(source: str, trained_on: dict, args):
+    """A model or teacher (`source`) that held out other validation speakers (its `seed` and
+    `val_fraction`) was trained on some of this run's: its influence would make the validation
+    score mean nothing."""
     held_out = {k: trained_on.get(k) for k in ("seed", "val_fraction")}
     if held_out != {"seed": args.seed, "val_fraction": args.val_fraction}:
-        raise SystemExit(f"{args.init_from} held out the validation speakers of {held_out}, this run "
+        raise SystemExit(f"{source} held out the validation speakers of {held_out}, this run "
                          f"those of seed {args.seed}, val_fraction {args.val_fraction}: give the same")
-    return cfg, state, val
 
 
 def main(argv=None):
@@ -319,9 +326,7 @@ def main(argv=None):
     teacher = None
     if args.teacher:
         teacher, ck = load_teacher(args.teacher, device)
-        if (ck["seed"], ck["val_fraction"]) != (args.seed, args.val_fraction):
-            raise SystemExit(f"{args.teacher} was trained with seed {ck['seed']}, val_fraction "
-                             f"{ck['val_fraction']}: it has seen this run's validation speakers")
+        require_same_held_out(args.teacher, ck, args)
         trained_on["teacher"] = {"path": args.teacher, "val_acc": ck["val_acc"],
                                  "alpha": args.kd_alpha, "temperature": args.kd_temperature}
         print(f"distilling from {args.teacher} (val {ck['val_acc']:.4f}), alpha {args.kd_alpha}, "
