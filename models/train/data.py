@@ -52,6 +52,30 @@ def split_by_speaker(items: list[Item], val_fraction: float = 0.1, seed: int = 0
     return train, val
 
 
+def add_split_args(ap, training: bool = True):
+    """The flags that pick the validation speakers (and, for a training run, its clips). One
+    definition for train.py, teacher.py and val_clips.py: a teacher or a threshold folder with
+    other validation speakers than the student's would make its validation score mean nothing."""
+    a = ap.add_argument
+    a("--data", default=os.environ.get("S4_DATA", DEFAULT_DATA))
+    a("--seed", type=int, default=1112, help="seeds the run; also picks the validation speakers")
+    a("--val-fraction", type=float, default=0.1, help="share of train/'s speakers held out")
+    if training:
+        a("--max-train", type=int, default=0, help="use at most this many clips of train/ (0: all; "
+          "--extra-train clips come on top)")
+        a("--extra-train", action="append", default=[], metavar="DIR", help="more training clips "
+          "laid out like a split folder (manifest.csv), e.g. synthetic speakers from synth.py; added "
+          "to training only, never to validation (repeatable)")
+
+
+def speaker_split(args) -> tuple[list[Item], list[Item]]:
+    """train/'s clips of the training speakers (at most --max-train) and of the validation ones,
+    as chosen by add_split_args' flags; --extra-train clips are the caller's to add."""
+    items = read_manifest(os.path.join(args.data, "train"))
+    train, val = split_by_speaker(items, args.val_fraction, seed=args.seed)
+    return subsample(train, getattr(args, "max_train", 0), args.seed), val
+
+
 def subsample(items: list[Item], n: int, seed: int = 0) -> list[Item]:
     """A deterministic random subset of n items (for tiny runs)."""
     if n <= 0 or n >= len(items):

@@ -144,12 +144,8 @@ def accuracy(net: LogMelCNN, x: torch.Tensor, y: torch.Tensor, batch_size: int =
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = ap.add_argument
-    a("--data", default=os.environ.get("S4_DATA", D.DEFAULT_DATA))
+    D.add_split_args(ap)   # the student's flags: it must hold out the same speakers
     a("--out-dir", default="runs/teacher")
-    a("--extra-train", action="append", default=[], metavar="DIR")
-    a("--seed", type=int, default=1112, help="must match train.py's: it picks the validation speakers")
-    a("--val-fraction", type=float, default=0.1)
-    a("--max-train", type=int, default=0)
     a("--epochs", type=int, default=30)
     a("--batch-size", type=int, default=64)
     a("--lr", type=float, default=0.003)
@@ -167,9 +163,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     os.makedirs(args.out_dir, exist_ok=True)
     labels = list(SPEECH_COMMANDS_LABELS)
-    items = D.read_manifest(os.path.join(args.data, "train"))
-    tr_items, va_items = D.split_by_speaker(items, args.val_fraction, seed=args.seed)
-    tr_items = D.subsample(tr_items, args.max_train, args.seed)
+    tr_items, va_items = D.speaker_split(args)
     tr_items += [it for d in args.extra_train for it in D.read_manifest(d)]
     xtr, ytr = D.load_clips(tr_items, labels)
     xva, yva = D.load_clips(va_items, labels)

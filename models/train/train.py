@@ -35,10 +35,9 @@ from teacher import distillation_loss, load_teacher
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = ap.add_argument
-    a("--data", default=os.environ.get("S4_DATA", D.DEFAULT_DATA))
+    D.add_split_args(ap)
     a("--out-dir", default="runs/default")
     a("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    a("--seed", type=int, default=1112)
     a("--threads", type=int, default=0, help="torch CPU threads (0: leave default)")
     a("--tiny", action="store_true", help="tiny model + few clips + 1 epoch (CPU, seconds)")
     a("--compile", action="store_true", help="torch.compile the position-wise GELU/Out/GLU of each "
@@ -71,13 +70,7 @@ def parse_args(argv=None):
     a("--kd-alpha", type=float, default=0.7, help="weight of the teacher's soft targets (0..1)")
     a("--kd-temperature", type=float, default=2.0)
     # data / augmentation
-    a("--val-fraction", type=float, default=0.1)
-    a("--max-train", type=int, default=0, help="use at most this many clips of train/ (0: all; "
-      "--extra-train clips come on top)")
     a("--max-val", type=int, default=0)
-    a("--extra-train", action="append", default=[], metavar="DIR", help="more training clips laid "
-      "out like a split folder (manifest.csv), e.g. synthetic speakers from synth.py; added to "
-      "training only, never to validation (repeatable)")
     a("--no-augment", action="store_true")
     a("--shift-ms", type=float, default=100.0)
     a("--gain-db", type=float, default=6.0)
@@ -244,9 +237,7 @@ def main(argv=None):
 
     # ---- data (validation speakers from train/; test/ untouched) ----
     t0 = time.time()
-    items = D.read_manifest(os.path.join(args.data, "train"))
-    tr_items, va_items = D.split_by_speaker(items, args.val_fraction, seed=args.seed)
-    tr_items = D.subsample(tr_items, args.max_train, args.seed)
+    tr_items, va_items = D.speaker_split(args)
     va_items = D.subsample(va_items, args.max_val, args.seed + 1)
     extra = {d: D.read_manifest(d) for d in args.extra_train}
     real_clips = len(tr_items)

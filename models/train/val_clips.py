@@ -13,19 +13,15 @@ import json
 import os
 
 import data as D
-import train
 
 
 def main(argv=None):
-    defaults = train.parse_args([])  # the split of a training run with default --seed/--val-fraction
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
-    ap.add_argument("--data", default=defaults.data)
-    ap.add_argument("--seed", type=int, default=defaults.seed)
-    ap.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    D.add_split_args(ap, training=False)   # train.py's flags and defaults
     args = ap.parse_args(argv)
     train_dir = os.path.join(args.data, "train")
-    _, val = D.split_by_speaker(D.read_manifest(train_dir), args.val_fraction, seed=args.seed)
+    _, val = D.speaker_split(args)
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "manifest.csv"), "w", newline="") as f:
         writer = csv.writer(f)
