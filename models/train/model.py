@@ -164,6 +164,25 @@ class S4Model(nn.Module):
         return [blk.ssm.kernel(L, rate) for blk in self.layers]
 
 
+def deepen(model: S4Model, extra_layers: int, seed: int | None = None) -> S4Model:
+    """`model` with `extra_layers` more blocks after its own, computing exactly the same function:
+    each new block's Out map starts at zero, so x + Out(GELU(SSM(Norm(x)))) = x, and its SSM as
+    `cfg.init`. More depth for a model that underfits, without losing what it has learned."""
+    cfg = dataclasses.replace(model.cfg, n_layers=model.cfg.n_layers + extra_layers,
+                              labels=list(model.cfg.labels))
+    param = next(model.parameters())
+    grown = S4Model(cfg, seed=seed).to(dtype=param.dtype, device=param.device)
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    new = tuple(f"layers.{i}." for i in range(model.cfg.n_layers, cfg.n_layers))
+    if unexpected or any(not k.startswith(new) for k in missing):
+        raise ValueError(f"deepen: weights that do not fit ({unexpected or missing})")
+    with torch.no_grad():
+        for blk in grown.layers[model.cfg.n_layers:]:
+            blk.out.weight.zero_()
+            blk.out.bias.zero_()
+    return grown
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 import data as D
 from export import export_model, load_model
-from model import SPEECH_COMMANDS_LABELS, ModelConfig, S4Model, count_parameters, param_groups
+from model import SPEECH_COMMANDS_LABELS, ModelConfig, S4Model, count_parameters, deepen, param_groups
 from teacher import distillation_loss, load_teacher
 
 
@@ -90,6 +90,8 @@ def parse_args(argv=None):
     a("--init-from", default="", help="start from the best weights of this checkpoint (a last.pt) or "
       "model file (.safetensors; its config wins over the model flags) with a fresh optimiser and "
       "schedule: a further stage")
+    a("--add-layers", type=int, default=0, help="with --init-from: append this many blocks that "
+      "start as the identity (Out = 0), so the stage starts from the same function with more depth")
     a("--test-at-end", action="store_true", help="score the best model on test/ once, at the end")
     a("--export", default="", help="model file to write at the end (default OUT_DIR/model.safetensors)")
     a("--log-every", type=int, default=50)
@@ -111,6 +113,8 @@ def parse_args(argv=None):
                  f"{args.kd_temperature}")
     if not 0 < args.speed_min <= args.speed_max:
         ap.error(f"--speed-min/--speed-max: need 0 < min <= max, got {args.speed_min}, {args.speed_max}")
+    if args.add_layers and not args.init_from:
+        ap.error("--add-layers deepens the model of --init-from: give one")
     if args.disc is None:
         args.disc = "bilinear" if args.kernel == "dplr" else "zoh"
     if args.init is None:
@@ -262,6 +266,10 @@ def main(argv=None):
     if args.init_from:
         model.load_state_dict(init_state)
         print(f"initialised from the best weights of {args.init_from} (val {init_val:.4f})", flush=True)
+        if args.add_layers:
+            model = deepen(model, args.add_layers, seed=args.seed)
+            cfg = model.cfg
+            print(f"{args.add_layers} identity blocks appended: {cfg.n_layers} layers", flush=True)
     if args.compile:
         for blk in model.layers:   # the parameters stay the module's own: checkpoints are unchanged
             blk.pointwise_out = torch.compile(blk.pointwise_out, dynamic=True)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model import ModelConfig, S4Model, param_groups
+from model import ModelConfig, S4Model, deepen, param_groups
 
 
 def tiny(kind="dplr", **kw):
@@ -98,3 +98,22 @@ def test_param_groups():
         assert id(s.c_re) not in ssm and id(s.d) not in ssm
     n = sum(len(g["params"]) for g in groups.values())
     assert n == len(list(m.parameters()))
+
+
+@pytest.mark.parametrize("kind", ["dplr", "diag"])
+def test_deepen_keeps_the_function_and_can_learn(kind):
+    m = tiny(kind)
+    grown = deepen(m, 2, seed=3).eval()
+    assert grown.cfg.n_layers == 4 and m.cfg.n_layers == 2
+    x = 0.5 * torch.sin(torch.arange(m.window_length(2.0), dtype=torch.float64) * 0.05)[None]
+    with torch.no_grad():
+        for rate in (1.0, 2.0):
+            xr = x[:, :m.window_length(rate)]
+            assert (grown(xr, rate) - m(xr, rate)).abs().max() < 1e-12
+            assert (grown(xr, rate, recurrent=True) - m(xr, rate)).abs().max() < 1e-10
+    # the new blocks are not dead: their Out maps get a gradient at once
+    grown.train()
+    grown(x[:, :grown.window_length()]).sum().backward()
+    assert grown.layers[3].out.weight.grad.abs().max() > 0
+    # and the old ones are the same objects' values, not re-drawn
+    assert torch.equal(grown.layers[1].ssm.log_dt, m.layers[1].ssm.log_dt)
