@@ -19,15 +19,43 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from model import ModelConfig, S4Model
+from stages import FrameStageConfig, StagesConfig, StagesModel
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1          # S4Model (one stack at the input clock)
+STAGES_FORMAT_VERSION = 2   # StagesModel (stages.py)
 
 
 def _np32(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().to(torch.float64).numpy().astype(np.float32))
 
 
-def model_tensors(model: S4Model) -> "OrderedDict[str, np.ndarray]":
+def _ssm_tensors(out, p: str, s, kernel: str):
+    """The continuous-time SSM of one layer under prefix p (`...ssm`)."""
+    out[f"{p}.log_dt"] = _np32(s.log_dt)
+    lam = s.Lam
+    out[f"{p}.lambda_re"] = _np32(lam.real)
+    out[f"{p}.lambda_im"] = _np32(lam.imag)
+    if kernel == "dplr":
+        out[f"{p}.p_re"] = _np32(s.p_re)                             # [rank, H, M]
+        out[f"{p}.p_im"] = _np32(s.p_im)
+    out[f"{p}.b_re"] = _np32(s.b_re)
+    out[f"{p}.b_im"] = _np32(s.b_im)
+    out[f"{p}.c_re"] = _np32(s.c_re)                                 # true C
+    out[f"{p}.c_im"] = _np32(s.c_im)
+    out[f"{p}.d"] = _np32(s.d)
+
+
+def _norm_tensors(out, prefix: str, n):
+    out[f"{prefix}.weight"] = _np32(n.weight)
+    out[f"{prefix}.bias"] = _np32(n.bias)
+    if isinstance(n, torch.nn.BatchNorm1d):
+        out[f"{prefix}.running_mean"] = _np32(n.running_mean)
+        out[f"{prefix}.running_var"] = _np32(n.running_var)
+
+
+def model_tensors(model) -> "OrderedDict[str, np.ndarray]":
+    if isinstance(model, StagesModel):
+        return stages_tensors(model)
     cfg = model.cfg
     out: "OrderedDict[str, np.ndarray]" = OrderedDict()
 
@@ -64,7 +92,68 @@ def model_tensors(model: S4Model) -> "OrderedDict[str, np.ndarray]":
     return out
 
 
-def model_metadata(model: S4Model, trained_on=None, metrics=None) -> dict:
+def stages_tensors(model: StagesModel) -> "OrderedDict[str, np.ndarray]":
+    cfg = model.cfg
+    out: "OrderedDict[str, np.ndarray]" = OrderedDict()
+    kinds = [cfg.front_kernel] + [sc.kernel for sc in cfg.frame_stages]
+    for s, st in enumerate(model.stages):
+        out[f"stages.{s}.encoder.weight"] = _np32(st.encoder.weight)  # [H, W]
+        out[f"stages.{s}.encoder.bias"] = _np32(st.encoder.bias)
+        for i, layer in enumerate(st.layers):
+            p = f"stages.{s}.layers.{i}"
+            if s > 0:
+                _norm_tensors(out, f"{p}.norm", layer.norm)
+            _ssm_tensors(out, f"{p}.ssm", layer.ssm, kinds[s])
+            if s > 0:
+                out[f"{p}.out.weight"] = _np32(layer.out.weight)     # [2H or H, H]
+                out[f"{p}.out.bias"] = _np32(layer.out.bias)
+    n = model.pooling.norm
+    for k in ("weight", "bias", "running_mean", "running_var"):
+        out[f"pooling.norm.{k}"] = _np32(getattr(n, k))
+    _norm_tensors(out, "final_norm", model.final_norm)
+    out["decoder.weight"] = _np32(model.decoder.weight)              # [K, H_last]
+    out["decoder.bias"] = _np32(model.decoder.bias)
+    return out
+
+
+def stages_metadata(model: StagesModel, trained_on=None, metrics=None) -> dict:
+    cfg = model.cfg
+    meta = OrderedDict()
+    meta["format"] = STAGES_FORMAT_VERSION
+    meta["labels"] = list(cfg.labels)
+    meta["sample_rate"] = int(cfg.sample_rate)
+    meta["input_mean"] = float(cfg.input_mean)
+    meta["input_std"] = float(cfg.input_std)
+    meta["clip_seconds"] = float(cfg.clip_seconds)
+    front = OrderedDict(clock="input", d_model=int(cfg.front_width), n_layers=1,
+                        d_state=int(cfg.front_state), bank=True, kernel=cfg.front_kernel,
+                        discretization="bilinear" if cfg.front_kernel == "dplr" else cfg.front_discretization)
+    if cfg.front_kernel == "dplr":
+        front["rank"] = int(cfg.front_rank)
+    stages = [front]
+    for sc in cfg.frame_stages:
+        st = OrderedDict(clock="frames", d_model=int(sc.d_model), n_layers=int(sc.n_layers),
+                         d_state=int(sc.d_state), bank=False, kernel=sc.kernel,
+                         discretization="bilinear" if sc.kernel == "dplr" else sc.discretization)
+        if sc.kernel == "dplr":
+            st["rank"] = int(sc.rank)
+        st["norm"] = sc.norm
+        st["norm_eps"] = float(sc.norm_eps)
+        st["activation"] = "gelu"
+        st["output"] = sc.output
+        stages.append(st)
+    meta["stages"] = stages
+    meta["pooling"] = OrderedDict(frame_seconds=float(cfg.frame_seconds), rectifier=cfg.rectifier,
+                                  log_floor=float(cfg.log_floor))
+    meta["head"] = OrderedDict(norm=cfg.head_norm, norm_eps=float(cfg.head_norm_eps), pooling="mean")
+    meta["trained_on"] = dict(trained_on or {})
+    meta["metrics"] = dict(metrics or {})
+    return meta
+
+
+def model_metadata(model, trained_on=None, metrics=None) -> dict:
+    if isinstance(model, StagesModel):
+        return stages_metadata(model, trained_on, metrics)
     cfg = model.cfg
     meta = OrderedDict()
     meta["format"] = FORMAT_VERSION
@@ -90,7 +179,7 @@ def model_metadata(model: S4Model, trained_on=None, metrics=None) -> dict:
     return meta
 
 
-def export_model(model: S4Model, path: str, trained_on=None, metrics=None) -> dict:
+def export_model(model, path: str, trained_on=None, metrics=None) -> dict:
     meta = model_metadata(model, trained_on, metrics)
     save_file(model_tensors(model), path, metadata={"s4": json.dumps(meta)})
     return meta
@@ -107,10 +196,15 @@ def read_metadata(path: str) -> dict:
     return json.loads(read_header(path)["__metadata__"]["s4"])
 
 
-def load_model(path: str, dtype=torch.float64) -> tuple[S4Model, dict]:
-    """Rebuild an S4Model from a model file (eval mode, in `dtype`)."""
+def load_model(path: str, dtype=torch.float64):
+    """Rebuild the network of a model file (eval mode, in `dtype`): an S4Model for format 1, a
+    StagesModel for format 2. Returns (model, metadata)."""
     meta = read_metadata(path)
     t = {k: torch.from_numpy(v.astype(np.float64)) for k, v in load_file(path).items()}
+    if meta.get("format") == STAGES_FORMAT_VERSION:
+        return load_stages(meta, t, dtype), meta
+    if meta.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: model file format {meta.get('format')!r} is not 1 or 2")
     cfg = ModelConfig(
         d_model=meta["d_model"], n_layers=meta["n_layers"], d_state=meta["d_state"],
         kernel=meta["kernel"], discretization=meta["discretization"], rank=meta.get("rank", 1),
@@ -150,6 +244,84 @@ def load_model(path: str, dtype=torch.float64) -> tuple[S4Model, dict]:
     return model.to(dtype), meta
 
 
+def stages_config_from_metadata(meta: dict) -> StagesConfig:
+    st = meta["stages"]
+    if len(st) < 2 or not st[0]["bank"] or st[0]["clock"] != "input" or \
+            any(s["bank"] or s["clock"] != "frames" for s in st[1:]):
+        raise ValueError("this trainer reads format-2 networks of a bank stage at the input clock "
+                         "followed by block stages at the frame clock")
+    front, pool = st[0], meta["pooling"]
+    frame = [FrameStageConfig(d_model=s["d_model"], n_layers=s["n_layers"], d_state=s["d_state"],
+                              kernel=s["kernel"], discretization=s["discretization"],
+                              rank=s.get("rank", 1), init="legs" if s["kernel"] == "dplr" else "lin",
+                              norm=s["norm"], norm_eps=s["norm_eps"], output=s["output"])
+             for s in st[1:]]
+    return StagesConfig(
+        front_width=front["d_model"], front_state=front["d_state"], front_kernel=front["kernel"],
+        front_discretization=front["discretization"], front_rank=front.get("rank", 1),
+        front_init="legs" if front["kernel"] == "dplr" else "lin",
+        frame_seconds=pool["frame_seconds"], rectifier=pool["rectifier"], log_floor=pool["log_floor"],
+        frame_stages=frame, head_norm=meta["head"]["norm"], head_norm_eps=meta["head"]["norm_eps"],
+        dropout=0.0, labels=meta["labels"], sample_rate=meta["sample_rate"],
+        clip_seconds=meta["clip_seconds"], input_mean=meta["input_mean"], input_std=meta["input_std"])
+
+
+def load_stages(meta: dict, t: dict, dtype=torch.float64) -> StagesModel:
+    cfg = stages_config_from_metadata(meta)
+    model = StagesModel(cfg).to(torch.float64)
+    kinds = [cfg.front_kernel] + [sc.kernel for sc in cfg.frame_stages]
+    want = stages_tensors(model)
+    if set(want) != set(t):
+        raise ValueError(f"tensors missing {sorted(set(want) - set(t))}, unexpected {sorted(set(t) - set(want))}")
+    for k, v in want.items():
+        if tuple(t[k].shape) != v.shape:
+            raise ValueError(f"{k}: shape {tuple(t[k].shape)}, expected {v.shape}")
+
+    def norm(prefix, n):
+        n.weight.copy_(t[f"{prefix}.weight"])
+        n.bias.copy_(t[f"{prefix}.bias"])
+        if isinstance(n, torch.nn.BatchNorm1d):
+            n.running_mean.copy_(t[f"{prefix}.running_mean"])
+            n.running_var.copy_(t[f"{prefix}.running_var"])
+
+    with torch.no_grad():
+        for s, st in enumerate(model.stages):
+            st.encoder.weight.copy_(t[f"stages.{s}.encoder.weight"])
+            st.encoder.bias.copy_(t[f"stages.{s}.encoder.bias"])
+            for i, layer in enumerate(st.layers):
+                p = f"stages.{s}.layers.{i}"
+                if s > 0:
+                    norm(f"{p}.norm", layer.norm)
+                    layer.out.weight.copy_(t[f"{p}.out.weight"])
+                    layer.out.bias.copy_(t[f"{p}.out.bias"])
+                ssm = layer.ssm
+                ssm.log_dt.copy_(t[f"{p}.ssm.log_dt"])
+                ssm.log_neg_lambda_re.copy_(torch.log(-t[f"{p}.ssm.lambda_re"]))
+                ssm.lambda_im.copy_(t[f"{p}.ssm.lambda_im"])
+                if kinds[s] == "dplr":
+                    ssm.p_re.copy_(t[f"{p}.ssm.p_re"])
+                    ssm.p_im.copy_(t[f"{p}.ssm.p_im"])
+                for n in ("b_re", "b_im", "c_re", "c_im", "d"):
+                    getattr(ssm, n).copy_(t[f"{p}.ssm.{n}"])
+        norm("pooling.norm", model.pooling.norm)
+        norm("final_norm", model.final_norm)
+        model.decoder.weight.copy_(t["decoder.weight"])
+        model.decoder.bias.copy_(t["decoder.bias"])
+    model.eval()
+    return model.to(dtype)
+
+
+def model_from_checkpoint(ck: dict, use_last: bool = False):
+    """The network of a train.py checkpoint (best weights unless use_last), eval mode."""
+    if ck.get("arch", "s4") == "stages":
+        model = StagesModel(StagesConfig.from_dict(ck["model_config"]))
+    else:
+        model = S4Model(ModelConfig.from_dict(ck["model_config"]))
+    state = ck["model"] if use_last or not ck.get("best_model") else ck["best_model"]
+    model.load_state_dict(state)
+    return model.eval()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")
@@ -157,11 +329,7 @@ def main():
     ap.add_argument("--use-last", action="store_true", help="export the last weights, not the best")
     a = ap.parse_args()
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
-    cfg = ModelConfig.from_dict(ck["model_config"])
-    model = S4Model(cfg)
-    state = ck["model"] if a.use_last or "best_model" not in ck else ck["best_model"]
-    model.load_state_dict(state)
-    model.eval()
+    model = model_from_checkpoint(ck, a.use_last)
     meta = export_model(model, a.out, ck.get("trained_on"), ck.get("metrics"))
     print(json.dumps(meta, indent=1))
 

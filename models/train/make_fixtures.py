@@ -15,6 +15,15 @@ convolution mode from the float32 weights stored in the model file):
 
 rate = sample_rate / R (1 at 16 kHz, 2 at 8 kHz). Before writing, the
 recurrent (step) mode is checked against the convolution mode (~1e-10).
+
+The two-stage (format 2) models stages_diag and stages_dplr get, for R = 16000 and 11025
+(11.025 kHz: frames of 110.25 samples, a trailing partial frame dropped):
+
+    input_R [round(0.25 R)]                 the same test signal at R
+    rate_R.stage0 [L, H0]                   stage 0's output (the bank, before rectifying)
+    rate_R.frames [F, H0]                   the log frames after the pooling norm
+    rate_R.final_norm [F, H1]               the last stage after the final norm
+    rate_R.logits [K]
 """
 
 from __future__ import annotations
@@ -30,11 +39,13 @@ from safetensors.numpy import save_file
 
 from export import export_model, load_model
 from model import ModelConfig, S4Model
+from stages import FrameStageConfig, StagesConfig, StagesModel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.normpath(os.path.join(HERE, "..", "..", "Tests", "S4CoreTests", "Fixtures"))
 SEED = 20240521
 RATES = (16000, 8000)
+STAGES_RATES = (16000, 11025)
 STEP_TOL = 1e-10
 
 
@@ -99,8 +110,119 @@ def randomise(model: S4Model, g: torch.Generator):
             n.running_var.copy_(0.5 + 1.5 * torch.rand(H, generator=g, dtype=n.running_var.dtype))
 
 
+def stages_config(kind: str) -> StagesConfig:
+    common = dict(front_width=4, front_state=8, frame_seconds=0.01, sample_rate=16000,
+                  clip_seconds=0.25, labels=["alpha", "beta", "gamma"], input_mean=0.01,
+                  input_std=0.2, dropout=0.0, log_floor=1e-8)
+    if kind == "diag":
+        return StagesConfig(front_kernel="diag", front_discretization="zoh", front_init="filterbank",
+                            rectifier="square",
+                            frame_stages=[FrameStageConfig(d_model=6, n_layers=2, d_state=4,
+                                                           kernel="diag", discretization="zoh",
+                                                           init="lin", norm="layer", output="glu")],
+                            **common)
+    return StagesConfig(front_kernel="dplr", front_discretization="bilinear", front_rank=1,
+                        front_init="legs", rectifier="abs",
+                        frame_stages=[FrameStageConfig(d_model=6, n_layers=2, d_state=4,
+                                                       kernel="dplr", discretization="bilinear",
+                                                       rank=1, init="legs", norm="batch",
+                                                       output="linear")],
+                        **common)
+
+
 @torch.no_grad()
-def reference(model: S4Model) -> dict:
+def randomise_stages(model: StagesModel, g: torch.Generator):
+    """As randomise(), for every SSM and norm of a stages network; stage 0's encoder is a random
+    affine map too (the engine must apply it, though training keeps it at weight 1, bias 0)."""
+    def rn(t, s=1.0):
+        return s * torch.randn(t.shape, generator=g, dtype=t.dtype)
+
+    for s, st in enumerate(model.stages):
+        if s == 0:
+            st.encoder.weight.mul_(1 + rn(st.encoder.weight, 0.2))
+            st.encoder.bias.copy_(rn(st.encoder.bias, 0.05))
+        for layer in st.layers:
+            ssm = layer.ssm
+            H = ssm.d_model
+            ssm.log_neg_lambda_re.add_(rn(ssm.log_neg_lambda_re, 0.3))
+            ssm.lambda_im.mul_(1 + rn(ssm.lambda_im, 0.1))
+            ssm.b_re.add_(rn(ssm.b_re, 0.1))
+            ssm.b_im.add_(rn(ssm.b_im, 0.1))
+            if hasattr(ssm, "p_re"):
+                ssm.p_re.add_(rn(ssm.p_re, 0.1) * ssm.p_re.abs())
+                ssm.p_im.add_(rn(ssm.p_im, 0.1) * ssm.p_im.abs() + rn(ssm.p_im, 0.02))
+            if s == 0 and model.cfg.front_init == "filterbank":
+                ssm.c_re.mul_(1 + rn(ssm.c_re, 0.2))      # keep the bank's scale
+                ssm.c_im.copy_(rn(ssm.c_im, 0.2) * ssm.c_re.abs())
+                ssm.d.copy_(rn(ssm.d, 0.1))
+                ssm.log_dt.add_(rn(ssm.log_dt, 0.1))
+            else:
+                ssm.c_re.copy_(rn(ssm.c_re, math.sqrt(0.5)))
+                ssm.c_im.copy_(rn(ssm.c_im, math.sqrt(0.5)))
+                ssm.d.copy_(rn(ssm.d))
+                lo, hi = (math.log(0.001), math.log(0.1)) if s == 0 else (math.log(0.01), math.log(0.5))
+                ssm.log_dt.copy_(torch.linspace(lo, hi, H, dtype=ssm.log_dt.dtype)[torch.randperm(H, generator=g)])
+    norms = [blk.norm for blk in model.layers] + [model.final_norm]
+    for n in norms:
+        n.weight.copy_(1 + rn(n.weight, 0.2))
+        n.bias.copy_(rn(n.bias, 0.1))
+        if isinstance(n, torch.nn.BatchNorm1d):
+            n.running_mean.copy_(rn(n.running_mean, 0.3))
+            n.running_var.copy_(0.5 + 1.5 * torch.rand(n.running_var.shape, generator=g,
+                                                        dtype=n.running_var.dtype))
+
+
+@torch.no_grad()
+def calibrate_pooling_norm(model: StagesModel):
+    """Set the pooling norm's running statistics near those of the test signal's log frames (so
+    the frame stage sees values of order one), then perturb its affine map deterministically."""
+    x = torch.from_numpy(test_signal(np.arange(4000) / 16000.0))[None].to(model.decoder.weight.dtype)
+    n = model.pooling.norm
+    n.reset_running_stats()
+    n.weight.fill_(1.0)
+    n.bias.zero_()
+    feats = {}
+    model.eval()
+    model.frames(x, 1.0, feats=feats)
+    z = feats["pooled"][0]
+    H = z.shape[-1]
+    k = torch.arange(H, dtype=z.dtype)
+    n.running_mean.copy_(z.mean(0) + 0.1 * torch.cos(k))
+    n.running_var.copy_(z.var(0) * (1.2 + 0.3 * torch.sin(k)) + 0.05)
+    n.weight.copy_(1 + 0.2 * torch.sin(1.7 * k))
+    n.bias.copy_(0.1 * torch.cos(2.3 * k))
+
+
+@torch.no_grad()
+def stages_reference(model: StagesModel) -> dict:
+    sr = model.cfg.sample_rate
+    out = {}
+    for R in STAGES_RATES:
+        n = int(round(model.cfg.clip_seconds * R))
+        x = test_signal(np.arange(n) / R)
+        assert np.abs(x).max() < 1
+        out[f"input_{R}"] = x
+    for R in STAGES_RATES:
+        rate = sr / R
+        x = torch.from_numpy(out[f"input_{R}"])[None]
+        logits, feats = model(x, rate=rate, return_features=True)
+        logits_s, feats_s = model(x, rate=rate, recurrent=True, return_features=True)
+        err = max([(feats[k] - feats_s[k]).abs().max().item() for k in feats]
+                  + [(logits - logits_s).abs().max().item()])
+        print(f"  rate {R}: recurrent vs convolution max |diff| = {err:.2e} "
+              f"({feats['frames'].shape[1]} frames)")
+        if err > STEP_TOL:
+            raise SystemExit(f"recurrent mode disagrees with convolution mode: {err}")
+        for k in ("stage0", "frames", "final_norm"):
+            out[f"rate_{R}.{k}"] = feats[k][0].numpy()
+        out[f"rate_{R}.logits"] = logits[0].numpy()
+    return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+@torch.no_grad()
+def reference(model) -> dict:
+    if isinstance(model, StagesModel):
+        return stages_reference(model)
     sr = model.cfg.sample_rate
     out = {}
     for R in RATES:
@@ -146,16 +268,47 @@ def make(name: str, kind: str, out_dir: str, seed: int):
     print(f"  wrote {path} ({os.path.getsize(path)} B), {ref_path} ({os.path.getsize(ref_path)} B)")
 
 
+def make_stages(name: str, kind: str, out_dir: str, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = StagesModel(stages_config(kind), seed=seed).to(torch.float64)
+    randomise_stages(model, g)
+    calibrate_pooling_norm(model)
+    model.eval()
+    path = os.path.join(out_dir, f"{name}.safetensors")
+    export_model(model, path, trained_on={"fixture": "random weights", "generator": "make_fixtures.py",
+                                          "seed": seed},
+                 metrics={})
+    m64, meta = load_model(path, torch.float64)
+    ref = reference(m64)
+    ref_path = os.path.join(out_dir, f"{name}.reference.safetensors")
+    save_file(ref, ref_path, metadata={"reference": json.dumps({
+                  "model": f"{name}.safetensors", "dtype": "float64", "mode": "convolution",
+                  "rates": list(STAGES_RATES), "rate": "sample_rate / R"})})
+    print(f"  wrote {path} ({os.path.getsize(path)} B), {ref_path} ({os.path.getsize(ref_path)} B)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--only", default="", help="comma-separated fixture names to write (default: all). "
+                    "The committed tiny_* references were made with another PyTorch build; this one "
+                    "agrees with them to ~1e-16, not byte for byte, so they need not be rewritten")
     a = ap.parse_args()
+    only = set(a.only.split(",")) - {""}
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(1)
     for name, kind, off in (("tiny_dplr", "dplr", 0), ("tiny_diag", "diag", 1)):
+        if only and name not in only:
+            continue
         print(name)
         make(name, kind, a.out, a.seed + off)
+    for name, kind, off in (("stages_diag", "diag", 2), ("stages_dplr", "dplr", 3)):
+        if only and name not in only:
+            continue
+        print(name)
+        make_stages(name, kind, a.out, a.seed + off)
 
 
 if __name__ == "__main__":
