@@ -13,17 +13,25 @@ struct InfoCommand: ParsableCommand {
         options.model = modelPath
         let (model, path) = try options.load()
         let m = model.metadata
-        JSONLine.object([
+        var fields: [(String, JSONLine)] = [
             ("file", .string(path)),
+            ("format", .integer(m.format)),
             ("parameters", .integer(model.parameterCount)),
-            ("kernel", .string(m.kernel.rawValue)),
-            ("d_model", .integer(m.dModel)),
-            ("n_layers", .integer(m.layerCount)),
-            ("d_state", .integer(m.stateSize)),
             ("sample_rate", .integer(m.sampleRate)),
+            ("stages", .array(m.stages.map { stage in
+                .object([
+                    ("clock", .string(stage.clock.rawValue)), ("bank", .bool(stage.isBank)),
+                    ("kernel", .string(stage.kernel.rawValue)), ("d_model", .integer(stage.width)),
+                    ("n_layers", .integer(stage.layerCount)), ("d_state", .integer(stage.stateSize)),
+                ])
+            })),
+        ]
+        if let pooling = m.pooling { fields.append(("frame_seconds", .number(pooling.frameSeconds))) }
+        fields += [
             ("labels", .array(m.labels.map { .string($0) })),
             ("untrained", .bool(m.isUntrained)),
             ("metadata", .raw(m.json)),
-        ]).emit()
+        ]
+        JSONLine.object(fields).emit()
     }
 }

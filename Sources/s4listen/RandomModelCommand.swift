@@ -2,17 +2,16 @@ import ArgumentParser
 import Foundation
 import S4Core
 
-/// Writes an untrained model: for tests, benchmarks and the default until a trained one ships.
+/// Writes an untrained model: for tests and benchmarks.
 struct RandomModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "random-model",
         abstract: "Write an untrained (randomly initialised) model file, marked \"untrained\" in its metadata.")
 
-    @Option(help: "LAYERSxWIDTHxSTATE, e.g. 4x64x32.")
+    @Option(help: "Stage 0 at the input rate: LAYERSxWIDTHxSTATE, e.g. 4x64x32.")
     var size: String = "4x64x32"
 
-    @Option(help: "dplr (HiPPO-LegS, bilinear) or diag (S4D-Lin, ZOH).")
-    var kernel: String = "dplr"
+    @OptionGroup var shape: RandomShapeOptions
 
     @Option(help: "Seed of the deterministic generator.")
     var seed: UInt64 = 1
@@ -21,29 +20,58 @@ struct RandomModelCommand: ParsableCommand {
     var output: String
 
     func run() throws {
-        let model = S4Model.random(try Self.configuration(size: size, kernel: kernel, seed: seed))
+        let model = S4Model.random(try shape.configuration(size: size, seed: seed))
         guard FileManager.default.createFile(atPath: output, contents: Data(model.safetensors())) else {
             throw CommandFailure("cannot write \(output)")
         }
     }
+}
 
-    static func configuration(size: String, kernel: String, seed: UInt64) throws -> RandomModelConfiguration {
+/// The shape of a random model beyond stage 0's size, shared by `random-model` and `bench`.
+struct RandomShapeOptions: ParsableArguments {
+    @Option(help: "dplr (HiPPO-LegS, bilinear) or diag (S4D-Lin, ZOH).")
+    var kernel: String = "dplr"
+
+    @Flag(help: "Stage 0 is a bare S4 filter bank (one SSM layer; LAYERS must be 1).")
+    var bank = false
+
+    @Option(help: "Add 10 ms frame pooling and a diagonal S4 stage at the frame clock: LAYERSxWIDTHxSTATE, e.g. 6x128x64.")
+    var frames: String?
+
+    static func parse(_ size: String, option: String) throws -> (layers: Int, width: Int, state: Int) {
         let fields = size.split(separator: "x", omittingEmptySubsequences: false)
         let parts = fields.compactMap { Int($0) }
         // The limits are those a model file may have (ModelMetadata), so the file can be loaded.
         guard fields.count == 3, parts.count == 3, parts.allSatisfy({ $0 > 0 && $0 <= 4096 }), parts[0] <= 256,
               parts[2] % 2 == 0 else {
-            throw ValidationError("size must be LAYERSxWIDTHxSTATE (at most 256 layers, width and state at most 4096, state even), e.g. 6x128x64")
+            throw ValidationError("\(option) must be LAYERSxWIDTHxSTATE (at most 256 layers, width and state at most 4096, state even), e.g. 6x128x64")
         }
+        return (parts[0], parts[1], parts[2])
+    }
+
+    func configuration(size: String, seed: UInt64) throws -> RandomModelConfiguration {
+        let stage0 = try Self.parse(size, option: "size")
         var configuration = RandomModelConfiguration()
-        configuration.layerCount = parts[0]
-        configuration.width = parts[1]
-        configuration.stateSize = parts[2]
+        configuration.layerCount = stage0.layers
+        configuration.width = stage0.width
+        configuration.stateSize = stage0.state
         configuration.seed = seed
         switch kernel {
         case "dplr": configuration.kernel = .dplr
         case "diag": configuration.kernel = .diag; configuration.discretization = .zoh
         default: throw ValidationError("kernel must be dplr or diag")
+        }
+        if bank {
+            guard stage0.layers == 1 else { throw ValidationError("a filter bank has one layer: use 1xWIDTHxSTATE with --bank") }
+            configuration.isBank = true
+        }
+        if let frames {
+            let stage1 = try Self.parse(frames, option: "--frames")
+            var frameStage = FrameStageConfiguration()
+            frameStage.layerCount = stage1.layers
+            frameStage.width = stage1.width
+            frameStage.stateSize = stage1.state
+            configuration.frames = frameStage
         }
         return configuration
     }

@@ -63,10 +63,13 @@ import Testing
         let result = try Self.run(["info", Self.model])
         #expect(result.status == 0)
         let line = try #require(result.lines.first)
-        #expect(line["d_model"] as? Int == 8)
-        #expect(line["n_layers"] as? Int == 2)
+        let stages = try #require(line["stages"] as? [[String: Any]])
+        #expect(stages.count == 1)
+        #expect(stages.first?["d_model"] as? Int == 8)
+        #expect(stages.first?["n_layers"] as? Int == 2)
+        #expect(stages.first?["kernel"] as? String == "dplr")
         #expect(line["untrained"] as? Bool == true)
-        #expect((line["metadata"] as? [String: Any])?["kernel"] as? String == "dplr")
+        #expect((line["metadata"] as? [String: Any])?["format"] as? Int == 2)
     }
 
     /// The bundled default is found without flags, whatever the working directory.

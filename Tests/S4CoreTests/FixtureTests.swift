@@ -21,9 +21,9 @@ import Testing
         let reference = try SafeTensors(bytes: try Self.load("\(name).reference"))
         let input = try reference.values("input_\(rate)")
         let scale = model.stepScale(forSampleRate: Double(rate))
-        for (i, block) in model.blocks.enumerated() {
+        for (i, layer) in model.stages[0].layers.enumerated() {
             let expected = try reference.values("rate_\(rate).kernel.\(i)")
-            for (h, channel) in block.channels.enumerated() {
+            for (h, channel) in layer.channels.enumerated() {
                 let kernel = channel.convolutionKernel(step: channel.step * scale, length: input.count)
                 let row = Array(expected[(h * input.count)..<((h + 1) * input.count)])
                 #expect(relativeError(kernel, row) < 1e-9, "\(name) layer \(i) channel \(h)")
@@ -39,7 +39,7 @@ import Testing
         let reference = try SafeTensors(bytes: try Self.load("\(name).reference"))
         let input = try reference.values("input_\(rate)").map(Float.init)
         let trace = ConvolutionNetwork(model: model, sampleRate: Double(rate), length: input.count).trace(input)
-        let stages = ["encoder"] + model.blocks.indices.map { "layers.\($0)" }
+        let stages = ["encoder"] + model.stages[0].layers.indices.map { "layers.\($0)" }
         for (stage, residual) in zip(stages, trace.residuals) {
             #expect(relativeError(residual, try reference.values("rate_\(rate).\(stage)")) < 1e-4, "\(name) \(stage)")
         }

@@ -22,6 +22,11 @@ import Testing
     /// The file with one tensor replaced (or dropped, when `values` is nil) and the metadata edited.
     static func variant(replacing name: String? = nil, shape: [Int] = [], values: [Float]? = nil,
                         metadata edit: ((inout [String: Any]) -> Void)? = nil) throws -> [UInt8] {
+        try variant(of: bytes, replacing: name, shape: shape, values: values, metadata: edit)
+    }
+
+    static func variant(of bytes: [UInt8], replacing name: String?, shape: [Int], values: [Float]?,
+                        metadata edit: ((inout [String: Any]) -> Void)?) throws -> [UInt8] {
         let file = try SafeTensors(bytes: bytes)
         var writer = SafeTensorsWriter()
         var object = try JSONSerialization.jsonObject(with: Data(file.metadata["s4"]!.utf8)) as! [String: Any]
@@ -35,6 +40,15 @@ import Testing
             }
         }
         return writer.serialized()
+    }
+
+    /// Edits stage `index`'s entry of the metadata.
+    static func editStage(_ index: Int, _ edit: @escaping (inout [String: Any]) -> Void) -> (inout [String: Any]) -> Void {
+        { object in
+            var stages = object["stages"] as! [[String: Any]]
+            edit(&stages[index])
+            object["stages"] = stages
+        }
     }
 
     static func refusal(_ bytes: [UInt8]) -> String? {
@@ -72,36 +86,36 @@ import Testing
 
     @Test func absurdSizesInMetadataAreRefused() throws {
         #expect(Self.refusal(try Self.variant { $0["clip_seconds"] = 1e300 })?.contains("clip_seconds") == true)
-        #expect(Self.refusal(try Self.variant { $0["norm_eps"] = 0 })?.contains("norm_eps must be positive") == true)
+        #expect(Self.refusal(try Self.variant { $0["head"] = ["norm": "layer", "norm_eps": 0, "pooling": "mean"] })?.contains("head.norm_eps must be positive") == true)
         #expect(Self.refusal(try Self.variant { $0["sample_rate"] = 5 })?.contains("sample_rate") == true)
     }
 
     @Test func missingTensorIsNamed() throws {
-        let message = Self.refusal(try Self.variant(replacing: "layers.1.ssm.c_im"))
-        #expect(message == "model file lacks tensor layers.1.ssm.c_im")
+        let message = Self.refusal(try Self.variant(replacing: "stages.0.layers.1.ssm.c_im"))
+        #expect(message == "model file lacks tensor stages.0.layers.1.ssm.c_im")
     }
 
     @Test func wrongShapeIsNamed() throws {
-        let message = Self.refusal(try Self.variant(replacing: "layers.0.ssm.b_re", shape: [4, 3], values: Array(repeating: 0, count: 12)))
-        #expect(message == "tensor layers.0.ssm.b_re has shape [4, 3], expected [4, 4]")
+        let message = Self.refusal(try Self.variant(replacing: "stages.0.layers.0.ssm.b_re", shape: [4, 3], values: Array(repeating: 0, count: 12)))
+        #expect(message == "tensor stages.0.layers.0.ssm.b_re has shape [4, 3], expected [4, 4]")
     }
 
     @Test func nanIsNamed() throws {
         var values = Array(repeating: Float(0.1), count: 8)
         values[5] = .nan
-        let message = Self.refusal(try Self.variant(replacing: "layers.0.out.bias", shape: [8], values: values))
-        #expect(message == "tensor layers.0.out.bias contains NaN or infinity (element 5)")
+        let message = Self.refusal(try Self.variant(replacing: "stages.0.layers.0.out.bias", shape: [8], values: values))
+        #expect(message == "tensor stages.0.layers.0.out.bias contains NaN or infinity (element 5)")
     }
 
     @Test func unstableLambdaIsNamed() throws {
         var values = Array(repeating: Float(-0.5), count: 16)
         values[6] = 0
-        let message = Self.refusal(try Self.variant(replacing: "layers.1.ssm.lambda_re", shape: [4, 4], values: values))
-        #expect(message?.hasPrefix("tensor layers.1.ssm.lambda_re has Re Λ = 0.0 ≥ 0 at element 6") == true, "\(message ?? "accepted")")
+        let message = Self.refusal(try Self.variant(replacing: "stages.0.layers.1.ssm.lambda_re", shape: [4, 4], values: values))
+        #expect(message?.hasPrefix("tensor stages.0.layers.1.ssm.lambda_re has Re Λ = 0.0 ≥ 0 at element 6") == true, "\(message ?? "accepted")")
     }
 
     @Test func oddStateSizeIsRefused() throws {
-        let message = Self.refusal(try Self.variant { $0["d_state"] = 7 })
+        let message = Self.refusal(try Self.variant(metadata: Self.editStage(0) { $0["d_state"] = 7 }))
         #expect(message?.contains("d_state must be even") == true, "\(message ?? "accepted")")
     }
 
@@ -111,10 +125,11 @@ import Testing
     }
 
     @Test func badMetadataValuesAreRefused() throws {
-        #expect(Self.refusal(try Self.variant { $0["kernel"] = "fourier" })?.contains("kernel \"fourier\" is not supported") == true)
+        #expect(Self.refusal(try Self.variant(metadata: Self.editStage(0) { $0["kernel"] = "fourier" }))?
+            .contains("stages[0].kernel \"fourier\" is not supported") == true)
         #expect(Self.refusal(try Self.variant { $0["input_std"] = 0 })?.contains("input_std must be positive") == true)
-        #expect(Self.refusal(try Self.variant { $0["discretization"] = "zoh" })?.contains("bilinear") == true)
-        #expect(Self.refusal(try Self.variant { $0["format"] = 2 })?.contains("format 2") == true)
+        #expect(Self.refusal(try Self.variant(metadata: Self.editStage(0) { $0["discretization"] = "zoh" }))?.contains("bilinear") == true)
+        #expect(Self.refusal(try Self.variant { $0["format"] = 3 })?.contains("format 3") == true)
     }
 
     @Test func labelCountMustMatchTheDecoder() throws {

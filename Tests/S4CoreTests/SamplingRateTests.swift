@@ -50,7 +50,7 @@ import Testing
         configuration.layerCount = 2
         configuration.stateSize = 32
         let model = S4Model.random(configuration)
-        let h = model.width
+        let h = model.stages[0].width
         // What the blocks add to the residual stream (the encoder's part is rate-free anyway).
         func features(_ samples: [Double], networkRate: Double) -> [Float] {
             let trace = ConvolutionNetwork(model: model, sampleRate: networkRate, length: samples.count)

@@ -8,6 +8,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
     case wrongShape(String, found: [Int], expected: [Int])
     case nonFinite(String, index: Int)
     case unstable(String, index: Int, value: Double)
+    case nonFiniteOutput(String)
 
     public var description: String {
         switch self {
@@ -20,6 +21,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
         case .nonFinite(let name, let index): "tensor \(name) contains NaN or infinity (element \(index))"
         case .unstable(let name, let index, let value):
             "tensor \(name) has Re Λ = \(value) ≥ 0 at element \(index): the state space model would be unstable"
+        case .nonFiniteOutput(let what): "model computes NaN or infinity: \(what)"
         }
     }
 }

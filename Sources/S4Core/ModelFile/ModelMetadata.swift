@@ -1,58 +1,117 @@
 import Foundation
 
-/// The `s4` metadata object of a model file (docs/model-format.md).
+/// The `s4` metadata object of a model file (docs/model-format.md): format 2, a list of stages,
+/// or format 1, read as one stage.
 public struct ModelMetadata: Sendable, Equatable {
     public enum Kernel: String, Sendable { case dplr, diag }
     public enum Norm: String, Sendable { case layer, batch }
     public enum Output: String, Sendable { case glu, linear }
 
+    /// One stage's shape. Blocks have a norm and an output map; a filter bank has neither.
+    public struct Stage: Sendable, Equatable {
+        public var clock: StageClock
+        public var width: Int
+        public var layerCount: Int
+        public var stateSize: Int
+        public var isBank: Bool
+        public var kernel: Kernel
+        public var discretization: DiscretizationMethod
+        /// Rows of P (dplr only; 0 for diag).
+        public var rank: Int
+        public var norm: Norm
+        public var normEpsilon: Double
+        public var output: Output
+
+        public init(clock: StageClock, width: Int, layerCount: Int, stateSize: Int, isBank: Bool = false,
+                    kernel: Kernel, discretization: DiscretizationMethod, rank: Int = 0, norm: Norm = .layer,
+                    normEpsilon: Double = 1e-5, output: Output = .glu) {
+            self.clock = clock; self.width = width; self.layerCount = layerCount; self.stateSize = stateSize
+            self.isBank = isBank; self.kernel = kernel; self.discretization = discretization
+            self.rank = kernel == .dplr ? rank : 0; self.norm = norm; self.normEpsilon = normEpsilon; self.output = output
+        }
+    }
+
+    /// The boundary between the input-rate stage and the frame stages.
+    public struct Pooling: Sendable, Equatable {
+        public enum Rectifier: String, Sendable { case square, abs }
+        /// τ: a frame's length in seconds of input, whatever the sampling rate.
+        public var frameSeconds: Double
+        public var rectifier: Rectifier
+        public var logFloor: Double
+        /// ε of the pooling norm (a BatchNorm); PyTorch's default when the file does not say.
+        public var normEpsilon: Double
+
+        public init(frameSeconds: Double, rectifier: Rectifier = .square, logFloor: Double = 1e-8, normEpsilon: Double = 1e-5) {
+            self.frameSeconds = frameSeconds; self.rectifier = rectifier; self.logFloor = logFloor; self.normEpsilon = normEpsilon
+        }
+    }
+
+    /// 1 or 2: the file's layout (tensor names follow it).
+    public var format: Int
     public var labels: [String]
-    /// f_train: Δ in the file is the step at this rate.
+    /// f_train: stage 0's Δ in the file is the step at this rate.
     public var sampleRate: Int
     public var inputMean: Double
     public var inputStd: Double
     public var clipSeconds: Double
-    public var dModel: Int
-    public var layerCount: Int
-    public var stateSize: Int
-    public var kernel: Kernel
-    public var discretization: DiscretizationMethod
-    public var rank: Int
-    public var norm: Norm
-    public var normEpsilon: Double
-    public var output: Output
+    public var stages: [Stage]
+    /// Present exactly when there is more than one stage.
+    public var pooling: Pooling?
+    public var headNorm: Norm
+    public var headNormEpsilon: Double
     /// Set (`"untrained": true`) on models made by `S4Model.random`: their labels mean nothing.
     public var isUntrained: Bool
     /// The whole JSON object as read, with `trained_on` and `metrics`, for `s4listen info`.
     public var json: String
 
+    /// Format-2 metadata; `extra` keys (`trained_on`, `metrics`, `untrained`) are kept in the JSON.
     public init(labels: [String], sampleRate: Int, inputMean: Double, inputStd: Double, clipSeconds: Double,
-                dModel: Int, layerCount: Int, stateSize: Int, kernel: Kernel, discretization: DiscretizationMethod,
-                rank: Int, norm: Norm, normEpsilon: Double, output: Output, extra: [String: Any] = [:]) {
+                stages: [Stage], pooling: Pooling?, headNorm: Norm = .layer, headNormEpsilon: Double = 1e-5,
+                extra: [String: Any] = [:]) {
+        format = 2
         self.labels = labels; self.sampleRate = sampleRate; self.inputMean = inputMean; self.inputStd = inputStd
-        self.clipSeconds = clipSeconds; self.dModel = dModel; self.layerCount = layerCount; self.stateSize = stateSize
-        self.kernel = kernel; self.discretization = discretization; self.rank = rank; self.norm = norm
-        self.normEpsilon = normEpsilon; self.output = output
+        self.clipSeconds = clipSeconds; self.stages = stages; self.pooling = pooling
+        self.headNorm = headNorm; self.headNormEpsilon = headNormEpsilon
         isUntrained = extra["untrained"] as? Bool ?? false
         var object: [String: Any] = extra
-        object["format"] = 1
+        object["format"] = 2
         object["labels"] = labels
         object["sample_rate"] = sampleRate
         object["input_mean"] = inputMean
         object["input_std"] = inputStd
         object["clip_seconds"] = clipSeconds
-        object["d_model"] = dModel
-        object["n_layers"] = layerCount
-        object["d_state"] = stateSize
-        object["kernel"] = kernel.rawValue
-        object["discretization"] = discretization.rawValue
-        if kernel == .dplr { object["rank"] = rank }
-        object["norm"] = norm.rawValue
-        object["norm_eps"] = normEpsilon
-        object["activation"] = "gelu"
-        object["output"] = output.rawValue
-        object["pooling"] = "mean"
+        object["stages"] = stages.map { stage -> [String: Any] in
+            var entry: [String: Any] = [
+                "clock": stage.clock.rawValue, "d_model": stage.width, "n_layers": stage.layerCount,
+                "d_state": stage.stateSize, "bank": stage.isBank, "kernel": stage.kernel.rawValue,
+                "discretization": stage.discretization.rawValue,
+            ]
+            if stage.kernel == .dplr { entry["rank"] = stage.rank }
+            if !stage.isBank {
+                entry["norm"] = stage.norm.rawValue
+                entry["norm_eps"] = stage.normEpsilon
+                entry["activation"] = "gelu"
+                entry["output"] = stage.output.rawValue
+            }
+            return entry
+        }
+        if let pooling {
+            object["pooling"] = ["frame_seconds": pooling.frameSeconds, "rectifier": pooling.rectifier.rawValue,
+                                 "log_floor": pooling.logFloor, "norm_eps": pooling.normEpsilon]
+        }
+        object["head"] = ["norm": headNorm.rawValue, "norm_eps": headNormEpsilon, "pooling": "mean"]
         json = String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    /// The same network described in format 2, with the provenance keys kept (a format-1 file
+    /// written back out becomes a format-2 file of one stage).
+    public var formatTwo: ModelMetadata {
+        if format == 2 { return self }
+        let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
+        return ModelMetadata(labels: labels, sampleRate: sampleRate, inputMean: inputMean, inputStd: inputStd,
+                             clipSeconds: clipSeconds, stages: stages, pooling: pooling, headNorm: headNorm,
+                             headNormEpsilon: headNormEpsilon,
+                             extra: object.filter { ["trained_on", "metrics", "untrained"].contains($0.key) })
     }
 
     /// Parses and checks the `s4` JSON object.
@@ -60,68 +119,133 @@ public struct ModelMetadata: Sendable, Equatable {
         guard let data = text.data(using: .utf8),
               let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         else { throw .invalidMetadata("the s4 entry is not a JSON object") }
-        func field<T>(_ key: String, as _: T.Type) throws(ModelFileError) -> T {
-            guard let value = object[key] else { throw .missingMetadata(key) }
-            guard let typed = value as? T else { throw .invalidMetadata("\(key) has the wrong type") }
-            return typed
-        }
-        func number(_ key: String) throws(ModelFileError) -> Double {
-            let value = try field(key, as: NSNumber.self).doubleValue
-            guard value.isFinite else { throw .invalidMetadata("\(key) is not finite") }
-            return value
-        }
-        func integer(_ key: String) throws(ModelFileError) -> Int {
-            let value = try number(key)
-            guard value == value.rounded(), abs(value) < 1e9 else { throw .invalidMetadata("\(key) must be an integer") }
-            return Int(value)
-        }
-        func choice<E: RawRepresentable>(_ key: String, _: E.Type) throws(ModelFileError) -> E where E.RawValue == String {
-            let raw = try field(key, as: String.self)
-            guard let value = E(rawValue: raw) else { throw .invalidMetadata("\(key) \"\(raw)\" is not supported") }
-            return value
-        }
-
-        let format = try integer("format")
-        guard format == 1 else { throw .invalidMetadata("format \(format) is not supported (expected 1)") }
-        labels = try field("labels", as: [String].self)
+        let top = MetadataObject(object, path: "")
+        format = try top.integer("format")
+        guard format == 1 || format == 2 else { throw .invalidMetadata("format \(format) is not supported (expected 1 or 2)") }
+        labels = try top.field("labels", as: [String].self)
         guard !labels.isEmpty else { throw .invalidMetadata("labels is empty") }
-        sampleRate = try integer("sample_rate")
+        sampleRate = try top.integer("sample_rate")
         guard (1000...384_000).contains(sampleRate) else {
             throw .invalidMetadata("sample_rate must be between 1000 and 384000 Hz, got \(sampleRate)")
         }
-        inputMean = try number("input_mean")
-        inputStd = try number("input_std")
+        inputMean = try top.number("input_mean")
+        inputStd = try top.number("input_std")
         guard inputStd > 0 else { throw .invalidMetadata("input_std must be positive, got \(inputStd)") }
-        clipSeconds = try number("clip_seconds")
+        clipSeconds = try top.number("clip_seconds")
         guard clipSeconds > 0, clipSeconds <= 60, clipSeconds * Double(sampleRate) >= 1 else {
             throw .invalidMetadata("clip_seconds must be between one sample and 60 s, got \(clipSeconds)")
         }
-        dModel = try integer("d_model")
-        layerCount = try integer("n_layers")
-        stateSize = try integer("d_state")
-        guard (1...4096).contains(dModel) else { throw .invalidMetadata("d_model must be 1 to 4096, got \(dModel)") }
-        guard (0...256).contains(layerCount) else { throw .invalidMetadata("n_layers must be 0 to 256, got \(layerCount)") }
-        guard stateSize > 0, stateSize <= 4096, stateSize % 2 == 0 else {
-            throw .invalidMetadata("d_state must be even and positive (N/2 conjugate pairs are stored), got \(stateSize)")
-        }
-        kernel = try choice("kernel", Kernel.self)
-        discretization = try choice("discretization", DiscretizationMethod.self)
-        if kernel == .dplr {
-            guard discretization == .bilinear else { throw .invalidMetadata("a dplr kernel must use bilinear discretization") }
-            rank = try integer("rank")
-            guard rank >= 1, rank <= stateSize / 2 else { throw .invalidMetadata("rank must be between 1 and d_state/2, got \(rank)") }
-        } else {
-            rank = 0
-        }
-        norm = try choice("norm", Norm.self)
-        normEpsilon = try number("norm_eps")
-        guard normEpsilon > 0 else { throw .invalidMetadata("norm_eps must be positive, got \(normEpsilon)") }
-        let activation = try field("activation", as: String.self)
-        guard activation == "gelu" else { throw .invalidMetadata("activation \"\(activation)\" is not supported") }
-        output = try choice("output", Output.self)
-        let pooling = try field("pooling", as: String.self)
-        guard pooling == "mean" else { throw .invalidMetadata("pooling \"\(pooling)\" is not supported") }
         isUntrained = object["untrained"] as? Bool ?? false
         json = text
+        if format == 1 {
+            let stage = try Self.stage(top, clock: .input)
+            let pooling = try top.field("pooling", as: String.self)
+            guard pooling == "mean" else { throw .invalidMetadata("pooling \"\(pooling)\" is not supported") }
+            stages = [stage]
+            self.pooling = nil
+            headNorm = stage.norm
+            headNormEpsilon = stage.normEpsilon
+            return
+        }
+        let entries = try top.field("stages", as: [[String: Any]].self)
+        guard !entries.isEmpty, entries.count <= 16 else { throw .invalidMetadata("stages must list 1 to 16 stages, got \(entries.count)") }
+        stages = []
+        for (s, entry) in entries.enumerated() {
+            let stage = MetadataObject(entry, path: "stages[\(s)].")
+            let clock = try stage.choice("clock", StageClock.self)
+            let required: StageClock = s == 0 ? .input : .frames
+            guard clock == required else {
+                throw .invalidMetadata("stages[\(s)].clock is \"\(clock.rawValue)\" but stage \(s) must run at the \(required == .input ? "input rate (\"input\")" : "frame clock (\"frames\")")")
+            }
+            stages.append(try Self.stage(stage, clock: clock))
+        }
+        if stages.count > 1 {
+            let pooling = MetadataObject(try top.field("pooling", as: [String: Any].self), path: "pooling.")
+            let frameSeconds = try pooling.number("frame_seconds")
+            guard (0.001...1).contains(frameSeconds) else {
+                throw .invalidMetadata("pooling.frame_seconds must be between 0.001 and 1 s, got \(frameSeconds)")
+            }
+            let floor = try pooling.number("log_floor")
+            guard floor > 0 else { throw .invalidMetadata("pooling.log_floor must be positive, got \(floor)") }
+            let epsilon = pooling.object["norm_eps"] == nil ? 1e-5 : try pooling.number("norm_eps")
+            guard epsilon > 0 else { throw .invalidMetadata("pooling.norm_eps must be positive, got \(epsilon)") }
+            self.pooling = Pooling(frameSeconds: frameSeconds, rectifier: try pooling.choice("rectifier", Pooling.Rectifier.self),
+                                   logFloor: floor, normEpsilon: epsilon)
+            guard clipSeconds >= frameSeconds else {
+                throw .invalidMetadata("clip_seconds \(clipSeconds) is shorter than one frame (\(frameSeconds) s)")
+            }
+        } else {
+            pooling = nil
+        }
+        let head = MetadataObject(try top.field("head", as: [String: Any].self), path: "head.")
+        headNorm = try head.choice("norm", Norm.self)
+        headNormEpsilon = try head.number("norm_eps")
+        guard headNormEpsilon > 0 else { throw .invalidMetadata("head.norm_eps must be positive, got \(headNormEpsilon)") }
+        let pooling = try head.field("pooling", as: String.self)
+        guard pooling == "mean" else { throw .invalidMetadata("head.pooling \"\(pooling)\" is not supported") }
+    }
+
+    /// One stage's keys (at the top level in format 1).
+    private static func stage(_ entry: MetadataObject, clock: StageClock) throws(ModelFileError) -> Stage {
+        let p = entry.path
+        let width = try entry.integer("d_model"), layerCount = try entry.integer("n_layers"), stateSize = try entry.integer("d_state")
+        guard (1...4096).contains(width) else { throw .invalidMetadata("\(p)d_model must be 1 to 4096, got \(width)") }
+        guard (0...256).contains(layerCount) else { throw .invalidMetadata("\(p)n_layers must be 0 to 256, got \(layerCount)") }
+        guard stateSize > 0, stateSize <= 4096, stateSize % 2 == 0 else {
+            throw .invalidMetadata("\(p)d_state must be even and positive (N/2 conjugate pairs are stored), got \(stateSize)")
+        }
+        let isBank = entry.object["bank"] as? Bool ?? false
+        if isBank, layerCount != 1 { throw .invalidMetadata("\(p)n_layers must be 1 for a filter bank, got \(layerCount)") }
+        let kernel = try entry.choice("kernel", Kernel.self)
+        let discretization = try entry.choice("discretization", DiscretizationMethod.self)
+        var rank = 0
+        if kernel == .dplr {
+            guard discretization == .bilinear else { throw .invalidMetadata("\(p)a dplr kernel must use bilinear discretization") }
+            rank = try entry.integer("rank")
+            guard rank >= 1, rank <= stateSize / 2 else { throw .invalidMetadata("\(p)rank must be between 1 and d_state/2, got \(rank)") }
+        }
+        var stage = Stage(clock: clock, width: width, layerCount: layerCount, stateSize: stateSize, isBank: isBank,
+                          kernel: kernel, discretization: discretization, rank: rank)
+        if !isBank {
+            stage.norm = try entry.choice("norm", Norm.self)
+            stage.normEpsilon = try entry.number("norm_eps")
+            guard stage.normEpsilon > 0 else { throw .invalidMetadata("\(p)norm_eps must be positive, got \(stage.normEpsilon)") }
+            let activation = try entry.field("activation", as: String.self)
+            guard activation == "gelu" else { throw .invalidMetadata("\(p)activation \"\(activation)\" is not supported") }
+            stage.output = try entry.choice("output", Output.self)
+        }
+        return stage
+    }
+}
+
+/// Typed, checked access to one JSON object of the metadata; `path` prefixes the keys it names.
+private struct MetadataObject {
+    let object: [String: Any]
+    let path: String
+
+    init(_ object: [String: Any], path: String) { self.object = object; self.path = path }
+
+    func field<T>(_ key: String, as _: T.Type) throws(ModelFileError) -> T {
+        guard let value = object[key] else { throw .missingMetadata(path + key) }
+        guard let typed = value as? T else { throw .invalidMetadata("\(path)\(key) has the wrong type") }
+        return typed
+    }
+
+    func number(_ key: String) throws(ModelFileError) -> Double {
+        let value = try field(key, as: NSNumber.self).doubleValue
+        guard value.isFinite else { throw .invalidMetadata("\(path)\(key) is not finite") }
+        return value
+    }
+
+    func integer(_ key: String) throws(ModelFileError) -> Int {
+        let value = try number(key)
+        guard value == value.rounded(), abs(value) < 1e9 else { throw .invalidMetadata("\(path)\(key) must be an integer") }
+        return Int(value)
+    }
+
+    func choice<E: RawRepresentable>(_ key: String, _: E.Type) throws(ModelFileError) -> E where E.RawValue == String {
+        let raw = try field(key, as: String.self)
+        guard let value = E(rawValue: raw) else { throw .invalidMetadata("\(path)\(key) \"\(raw)\" is not supported") }
+        return value
     }
 }

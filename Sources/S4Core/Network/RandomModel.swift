@@ -21,7 +21,8 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 }
 
-/// The shape of a randomly initialised model.
+/// The shape of a randomly initialised model: stage 0 at the input rate, and optionally frame
+/// pooling and a stage at the frame clock.
 public struct RandomModelConfiguration: Sendable {
     public var width = 4
     public var layerCount = 2
@@ -29,6 +30,12 @@ public struct RandomModelConfiguration: Sendable {
     public var kernel = ModelMetadata.Kernel.dplr
     public var discretization = DiscretizationMethod.bilinear
     public var output = ModelMetadata.Output.glu
+    /// Stage 0 as a bare filter bank (one SSM layer, encoder weight 1) instead of blocks.
+    public var isBank = false
+    /// Stage 0's Δ range at the training rate.
+    public var stepRange = 0.001...0.1
+    /// A second stage at the frame clock, after frame pooling.
+    public var frames: FrameStageConfiguration?
     public var labels = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_"]
     public var sampleRate = 16000
     public var clipSeconds = 1.0
@@ -37,52 +44,94 @@ public struct RandomModelConfiguration: Sendable {
     public init() {}
 }
 
+/// The frame pooling and frame-clock stage of a random two-stage model.
+public struct FrameStageConfiguration: Sendable {
+    public var pooling = ModelMetadata.Pooling(frameSeconds: 0.01)
+    public var width = 8
+    public var layerCount = 2
+    public var stateSize = 8
+    public var kernel = ModelMetadata.Kernel.diag
+    /// Δ in frames.
+    public var stepRange = 0.01...0.5
+
+    public init() {}
+}
+
 extension S4Model {
     /// An untrained model with the paper's initialisation: HiPPO-LegS NPLR (DPLR) or S4D-Lin
-    /// (diagonal), log Δ uniform in [log 0.001, log 0.1], C complex normal, D and linear maps
+    /// (diagonal), log Δ uniform in the configured range, C complex normal, D and linear maps
     /// random. Every value is rounded to Float, so the model survives a save and load unchanged.
     /// Used by tests and by `bench` when no trained model is given.
     public static func random(_ configuration: RandomModelConfiguration) -> S4Model {
         var rng = SeededGenerator(seed: configuration.seed)
-        let h = configuration.width, n = configuration.stateSize
         func rounded(_ x: Double) -> Double { Double(Float(x)) }
         func roundedComplex(_ z: Complex<Double>) -> Complex<Double> { Complex(rounded(z.real), rounded(z.imaginary)) }
         func uniform(_ count: Int, scale: Double) -> [Float] {
             (0..<count).map { _ in Float(Double.random(in: -scale..<scale, using: &rng)) }
         }
-        let initialization = configuration.kernel == .dplr
-            ? HiPPO.nplrLegS(stateSize: n, bImaginaryClip: 2)
-            : S4DInitialization.linear(stateSize: n)
-        let normalization: () -> Normalization = {
+        func linear(_ inputs: Int, _ outputs: Int, scale: Double) -> LinearMap {
+            LinearMap(weight: uniform(inputs * outputs, scale: scale), bias: uniform(outputs, scale: min(scale, 0.1)),
+                      inputCount: inputs, outputCount: outputs)
+        }
+        func layerNorm(_ h: Int) -> Normalization {
             .layer(weight: Array(repeating: 1, count: h), bias: Array(repeating: 0, count: h), epsilon: 1e-5)
         }
-        var blocks: [S4Block] = []
-        for _ in 0..<configuration.layerCount {
-            let channels = (0..<h).map { _ -> SSMChannel in
-                let logStep = Double.random(in: Foundation.log(0.001)...Foundation.log(0.1), using: &rng)
+        func channels(_ stage: ModelMetadata.Stage, steps: ClosedRange<Double>) -> [SSMChannel] {
+            let n = stage.stateSize
+            let initialization = stage.kernel == .dplr
+                ? HiPPO.nplrLegS(stateSize: n, bImaginaryClip: 2)
+                : S4DInitialization.linear(stateSize: n)
+            return (0..<stage.width).map { _ -> SSMChannel in
+                let logStep = Double.random(in: Foundation.log(steps.lowerBound)...Foundation.log(steps.upperBound), using: &rng)
                 let c = (0..<(n / 2)).map { _ in Complex(rng.normal() * 0.5.squareRoot(), rng.normal() * 0.5.squareRoot()) }
                 return SSMChannel(lambda: initialization.lambda.map(roundedComplex),
-                                  p: configuration.kernel == .dplr ? [initialization.p.map(roundedComplex)] : [],
+                                  p: stage.kernel == .dplr ? [initialization.p.map(roundedComplex)] : [],
                                   b: initialization.b.map(roundedComplex), c: c.map(roundedComplex),
                                   d: rounded(rng.normal()), step: Foundation.exp(Double(Float(logStep))),
-                                  method: configuration.discretization)
+                                  method: stage.discretization)
             }
-            let outWidth = configuration.output == .glu ? 2 * h : h
-            let scale = 1 / Double(h).squareRoot()
-            blocks.append(S4Block(norm: normalization(), channels: channels,
-                                  output: LinearMap(weight: uniform(outWidth * h, scale: scale), bias: uniform(outWidth, scale: scale),
-                                                    inputCount: h, outputCount: outWidth)))
         }
-        let k = configuration.labels.count
+        func stage(_ description: ModelMetadata.Stage, inputWidth: Int, steps: ClosedRange<Double>) -> S4Stage {
+            let h = description.width
+            if description.isBank {
+                let encoder = LinearMap(weight: Array(repeating: 1, count: h), bias: Array(repeating: 0, count: h),
+                                        inputCount: 1, outputCount: h)
+                return S4Stage(clock: description.clock, encoder: encoder, layers: [.bank(channels(description, steps: steps))])
+            }
+            let outWidth = description.output == .glu ? 2 * h : h
+            let layers = (0..<description.layerCount).map { _ in
+                S4Layer.block(S4Block(norm: layerNorm(h), channels: channels(description, steps: steps),
+                                      output: linear(h, outWidth, scale: 1 / Double(h).squareRoot())))
+            }
+            return S4Stage(clock: description.clock, encoder: linear(inputWidth, h, scale: 1 / Double(inputWidth).squareRoot()),
+                           layers: layers)
+        }
+
+        var descriptions = [ModelMetadata.Stage(
+            clock: .input, width: configuration.width, layerCount: configuration.isBank ? 1 : configuration.layerCount,
+            stateSize: configuration.stateSize, isBank: configuration.isBank, kernel: configuration.kernel,
+            discretization: configuration.discretization, rank: 1, output: configuration.output)]
+        var stages = [stage(descriptions[0], inputWidth: 1, steps: configuration.stepRange)]
+        var pooling: FramePooling?
+        if let frames = configuration.frames {
+            let description = ModelMetadata.Stage(
+                clock: .frames, width: frames.width, layerCount: frames.layerCount, stateSize: frames.stateSize,
+                kernel: frames.kernel, discretization: frames.kernel == .dplr ? .bilinear : .zoh, rank: 1)
+            descriptions.append(description)
+            let h0 = configuration.width
+            // A norm that maps log-energies of a unit-scale signal to roughly unit scale.
+            let norm = Normalization.batch(weight: Array(repeating: 1, count: h0), bias: Array(repeating: 0, count: h0),
+                                           runningMean: (0..<h0).map { _ in rounded(-2 + rng.normal()) },
+                                           runningVariance: Array(repeating: 4, count: h0), epsilon: frames.pooling.normEpsilon)
+            pooling = FramePooling(frames.pooling, norm: norm)
+            stages.append(stage(description, inputWidth: h0, steps: frames.stepRange))
+        }
+        let k = configuration.labels.count, last = descriptions[descriptions.count - 1].width
         let metadata = ModelMetadata(
             labels: configuration.labels, sampleRate: configuration.sampleRate, inputMean: 0, inputStd: 0.1,
-            clipSeconds: configuration.clipSeconds, dModel: h, layerCount: configuration.layerCount, stateSize: n,
-            kernel: configuration.kernel, discretization: configuration.discretization,
-            rank: configuration.kernel == .dplr ? 1 : 0, norm: .layer, normEpsilon: 1e-5,
-            output: configuration.output, extra: ["untrained": true, "trained_on": "nothing: random weights (seed \(configuration.seed))"])
-        return S4Model(metadata: metadata, encoderWeight: uniform(h, scale: 1), encoderBias: uniform(h, scale: 0.1),
-                       blocks: blocks, finalNorm: normalization(),
-                       decoder: LinearMap(weight: uniform(k * h, scale: 1 / Double(h).squareRoot()), bias: uniform(k, scale: 0.1),
-                                          inputCount: h, outputCount: k))
+            clipSeconds: configuration.clipSeconds, stages: descriptions, pooling: configuration.frames?.pooling,
+            extra: ["untrained": true, "trained_on": "nothing: random weights (seed \(configuration.seed))"])
+        return S4Model(metadata: metadata, stages: stages, pooling: pooling, finalNorm: layerNorm(last),
+                       decoder: linear(last, k, scale: 1 / Double(last).squareRoot()))
     }
 }

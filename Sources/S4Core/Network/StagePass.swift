@@ -1,13 +1,20 @@
 import Numerics
 
-/// Scratch buffers for running the network over up to `capacity` samples at once, [T × H] rows.
+/// S4's one mode-specific operation, SSM(u) for the H channels of a layer over `rows` steps of a
+/// [rows × H] buffer: a recurrence carrying state (`RecurrentSSM`) or an FFT convolution over a
+/// window (`ConvolutionSSM`). Everything else in a stage is position-wise and shared.
+protocol SSMOperator {
+    func apply(layer: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int)
+}
+
+/// Scratch buffers for running one stage over up to `capacity` steps at once, [T × H] rows.
 /// Sized once; nothing grows with the stream.
-final class NetworkBuffers {
+final class StageBuffers {
     let capacity: Int
     let width: Int
-    /// The residual stream x.
+    /// The residual stream x: the stage's output.
     let hidden: UnsafeMutablePointer<Float>
-    /// Norm(x), and the final features.
+    /// Norm(x), and the head's final features.
     let normed: UnsafeMutablePointer<Float>
     /// SSM output, then GELU of it.
     let activated: UnsafeMutablePointer<Float>
@@ -28,54 +35,37 @@ final class NetworkBuffers {
     }
 }
 
-/// The position-wise parts of the network, identical in both modes (docs/model-format.md).
-/// `ssm(layer, Norm(x), y)` is the only mode-specific stage: convolution or recurrence.
-extension S4Model {
-    /// Runs `rows` samples through encoder, blocks and final norm; the final features are left in
-    /// `buffers.normed`. `observe(i, x)` sees the residual stream after block i (tests use it).
-    func forward(_ samples: UnsafePointer<Float>, rows: Int, buffers: NetworkBuffers,
-                 ssm: (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
-                 observe: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
-        let h = width
-        let mean = Float(metadata.inputMean), inverseStd = Float(1 / metadata.inputStd)
+/// The one block-stack code path of both modes (docs/model-format.md).
+extension S4Stage {
+    /// Runs `rows` steps of `input` ([rows × inputWidth]) through the encoder and the layers; the
+    /// stage's output is left in `buffers.hidden`. `observe(i, x)` sees x after the encoder
+    /// (i = −1) and after layer i (tests use it).
+    func forward<SSM: SSMOperator>(_ input: UnsafePointer<Float>, rows: Int, buffers: StageBuffers, ssm: SSM,
+                                   observe: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
+        let h = width, count = rows &* h
         let x = buffers.hidden
-        encoderWeight.withUnsafeBufferPointer { w in
-            encoderBias.withUnsafeBufferPointer { b in
-                for t in 0..<rows {
-                    let u = (samples[t] - mean) * inverseStd
-                    let row = x + t &* h
-                    for j in 0..<h { row[j] = Relaxed.multiplyAdd(w[j], u, b[j]) }
-                }
-            }
-        }
+        encoder.apply(input, to: x, rows: rows)
         observe?(-1, x)
-        for (i, block) in blocks.enumerated() {
-            block.norm.apply(x, to: buffers.normed, rows: rows)
-            ssm(i, buffers.normed, buffers.activated)
-            let count = rows &* h
-            GELU.apply(buffers.activated, count: count)
-            block.output.apply(buffers.activated, to: buffers.wide, rows: rows)
-            if block.isGated {
-                for t in 0..<rows {
-                    Self.addGatedLinearUnit(buffers.wide + t &* (2 &* h), to: x + t &* h, width: h)
+        for (i, layer) in layers.enumerated() {
+            switch layer {
+            case .bank:
+                ssm.apply(layer: i, input: x, output: buffers.activated, rows: rows)
+                x.update(from: buffers.activated, count: count)
+            case .block(let block):
+                block.norm.apply(x, to: buffers.normed, rows: rows)
+                ssm.apply(layer: i, input: buffers.normed, output: buffers.activated, rows: rows)
+                GELU.apply(buffers.activated, count: count)
+                block.output.apply(buffers.activated, to: buffers.wide, rows: rows)
+                if block.isGated {
+                    for t in 0..<rows {
+                        Self.addGatedLinearUnit(buffers.wide + t &* (2 &* h), to: x + t &* h, width: h)
+                    }
+                } else {
+                    for j in 0..<count { x[j] += buffers.wide[j] }
                 }
-            } else {
-                for j in 0..<count { x[j] += buffers.wide[j] }
             }
             observe?(i, x)
         }
-        finalNorm.apply(x, to: buffers.normed, rows: rows)
-    }
-
-    /// Decoder(mean of the final features).
-    func decode(pooledMean: [Float]) -> [Float] {
-        var logits = [Float](repeating: 0, count: decoder.outputCount)
-        pooledMean.withUnsafeBufferPointer { input in
-            logits.withUnsafeMutableBufferPointer { output in
-                decoder.apply(input.baseAddress!, to: output.baseAddress!, rows: 1)
-            }
-        }
-        return logits
     }
 
     /// x += value ⊙ σ(gate) for one row, where `out` holds value (H) then gate (H).
@@ -93,5 +83,24 @@ extension S4Model {
             x[j] += out[j] / (1 + Float.exp(-out[h &+ j]))
             j &+= 1
         }
+    }
+}
+
+extension S4Model {
+    /// (x − mean)/std for `count` samples: stage 0's input.
+    func standardize(_ samples: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, count: Int) {
+        let mean = Float(metadata.inputMean), inverseStd = Float(1 / metadata.inputStd)
+        for t in 0..<count { output[t] = (samples[t] - mean) * inverseStd }
+    }
+
+    /// Decoder(mean of the final features).
+    func decode(pooledMean: [Float]) -> [Float] {
+        var logits = [Float](repeating: 0, count: decoder.outputCount)
+        pooledMean.withUnsafeBufferPointer { input in
+            logits.withUnsafeMutableBufferPointer { output in
+                decoder.apply(input.baseAddress!, to: output.baseAddress!, rows: 1)
+            }
+        }
+        return logits
     }
 }

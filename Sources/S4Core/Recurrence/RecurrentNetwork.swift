@@ -1,28 +1,35 @@
 /// The whole network in recurrent mode at one sampling rate: immutable, shared by any number of
-/// streams, each with its own `RecurrentState`. Δ is rescaled by f_train/f at set-up.
+/// streams, each with its own `RecurrentState`. Stage 0 steps once per sample with Δ rescaled by
+/// f_train/f; the frame stages step once per completed frame with their own Δ.
 public struct RecurrentNetwork: Sendable {
     public let model: S4Model
     public let sampleRate: Double
-    let layers: [DiscreteLayer]
+    /// Per stage, per layer.
+    let stages: [[DiscreteLayer]]
+    /// Frame boundaries at this rate (nil for one stage).
+    let boundaries: FrameBoundaries?
 
     public init(model: S4Model, sampleRate: Double) {
         self.model = model
         self.sampleRate = sampleRate
-        let scale = model.stepScale(forSampleRate: sampleRate)
-        layers = model.blocks.map { DiscreteLayer(channels: $0.channels, stepScale: scale) }
+        stages = model.stages.map { stage in
+            let scale = model.stepScale(forSampleRate: sampleRate, clock: stage.clock)
+            return stage.layers.map { DiscreteLayer(channels: $0.channels, stepScale: scale) }
+        }
+        boundaries = model.pooling?.boundaries(sampleRate: sampleRate)
     }
 
     /// A zero state for one stream. `chunkCapacity` bounds how many samples are processed per
     /// pass (and so the scratch memory); any input length is split into such chunks.
     public func makeState(chunkCapacity: Int = 160) -> RecurrentState {
-        RecurrentState(layers: layers, width: model.width, chunkCapacity: chunkCapacity)
+        RecurrentState(network: self, chunkCapacity: chunkCapacity)
     }
 
-    /// Feeds samples through the network, carrying the state; accumulates the pooled features.
+    /// Feeds samples through the network, carrying the state; accumulates the head's mean.
     public func process(_ samples: UnsafeBufferPointer<Float>, state: RecurrentState) {
         var offset = 0
         while offset < samples.count {
-            let rows = min(state.buffers.capacity, samples.count - offset)
+            let rows = min(state.buffers[0].capacity, samples.count - offset)
             processChunk(samples.baseAddress! + offset, rows: rows, state: state)
             offset += rows
         }
@@ -33,21 +40,56 @@ public struct RecurrentNetwork: Sendable {
     }
 
     private func processChunk(_ samples: UnsafePointer<Float>, rows: Int, state: RecurrentState) {
-        let h = model.width
-        model.forward(samples, rows: rows, buffers: state.buffers, ssm: { i, input, output in
-            let layer = layers[i]
-            let stateBase = state.ssmStates[i]
-            for block in 0..<layer.blockCount {
-                let firstChannel = block &* DiscreteLayer.laneCount
-                layer.run(block: block, state: stateBase + block &* layer.stateStride, scratch: state.scratch,
-                          input: input + firstChannel, output: output + firstChannel, stride: h, count: rows)
-            }
-        })
-        state.accumulate(rows: rows)
+        model.standardize(samples, into: state.input, count: rows)
+        run(stage: 0, state.input, rows: rows, state: state)
+        state.advance(samples: rows)
+        guard let pooler = state.pooler else {
+            finish(state.buffers[0].hidden, rows: rows, state: state)
+            return
+        }
+        let frames = pooler.add(state.buffers[0].hidden, rows: rows)
+        guard frames > 0 else { return }
+        var input = UnsafePointer(pooler.frames)
+        for s in 1..<stages.count {
+            run(stage: s, input, rows: frames, state: state)
+            input = UnsafePointer(state.buffers[s].hidden)
+        }
+        finish(input, rows: frames, state: state)
     }
 
-    /// Logits for the samples seen since the last reset: Decoder(mean of the final features).
+    private func run(stage s: Int, _ input: UnsafePointer<Float>, rows: Int, state: RecurrentState) {
+        let ssm = RecurrentSSM(layers: stages[s], states: state.ssmStates[s], scratch: state.scratch,
+                               width: model.stages[s].width)
+        model.stages[s].forward(input, rows: rows, buffers: state.buffers[s], ssm: ssm)
+    }
+
+    /// The head's per-step part: final norm, added to the mean.
+    private func finish(_ output: UnsafePointer<Float>, rows: Int, state: RecurrentState) {
+        let buffers = state.buffers[state.buffers.count - 1]
+        model.finalNorm.apply(output, to: buffers.normed, rows: rows)
+        state.accumulate(buffers.normed, rows: rows)
+    }
+
+    /// Logits for the input seen since the last reset: Decoder(mean of the final features).
     public func logits(_ state: RecurrentState) -> [Float] {
         model.decode(pooledMean: state.pooledMean())
+    }
+}
+
+/// SSM(u) by the recurrence, carrying each channel's state in place: chunks of any size give the
+/// same result as single steps.
+struct RecurrentSSM: SSMOperator {
+    let layers: [DiscreteLayer]
+    let states: [UnsafeMutablePointer<DiscreteLayer.Lanes>]
+    let scratch: UnsafeMutablePointer<DiscreteLayer.Lanes>
+    let width: Int
+
+    func apply(layer i: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int) {
+        let layer = layers[i]
+        for block in 0..<layer.blockCount {
+            let firstChannel = block &* DiscreteLayer.laneCount
+            layer.run(block: block, state: states[i] + block &* layer.stateStride, scratch: scratch,
+                      input: input + firstChannel, output: output + firstChannel, stride: width, count: rows)
+        }
     }
 }

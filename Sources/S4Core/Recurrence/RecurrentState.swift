@@ -1,39 +1,64 @@
 /// The mutable state of one stream in recurrent mode: the SSM state of every channel of every
-/// layer, the running sum for mean pooling, and fixed scratch buffers. Its memory is fixed at
-/// creation and does not grow with the stream. Not thread-safe: one stream, one state.
+/// layer of every stage, the partial frame being pooled, the head's running sum, and fixed scratch
+/// buffers. Its memory is fixed at creation and does not grow with the stream. Not thread-safe:
+/// one stream, one state.
 public final class RecurrentState {
-    /// Per layer: blocks of eight channels × 2M lanes.
-    let ssmStates: [UnsafeMutablePointer<DiscreteLayer.Lanes>]
-    private let stateSizes: [Int]
+    /// Per stage, per layer: blocks of eight channels × 2M lanes.
+    let ssmStates: [[UnsafeMutablePointer<DiscreteLayer.Lanes>]]
+    private let stateSizes: [[Int]]
     let scratch: UnsafeMutablePointer<DiscreteLayer.Lanes>
-    let buffers: NetworkBuffers
-    private var pool: MeanPool
+    /// Standardised samples of one chunk, stage 0's input.
+    let input: UnsafeMutablePointer<Float>
+    /// Per stage: chunk buffers (stage 0 in samples, later stages in frames).
+    let buffers: [StageBuffers]
+    /// Between stage 0 and stage 1 (nil for one stage), with the frames it completed in a chunk.
+    let pooler: FramePooler?
+    private var head: MeanPool
     /// Samples seen since the last reset.
-    public var sampleCount: Int { pool.count }
+    public private(set) var sampleCount = 0
 
-    init(layers: [DiscreteLayer], width: Int, chunkCapacity: Int) {
+    init(network: RecurrentNetwork, chunkCapacity: Int) {
         precondition(chunkCapacity > 0)
-        stateSizes = layers.map { $0.stateStride * $0.blockCount }
-        ssmStates = stateSizes.map { .allocate(capacity: $0) }
-        scratch = .allocate(capacity: max(1, layers.map(\.scratchCount).max() ?? 1))
-        buffers = NetworkBuffers(capacity: chunkCapacity, width: width)
-        pool = MeanPool(width: width)
+        let model = network.model
+        stateSizes = network.stages.map { $0.map { $0.stateStride * $0.blockCount } }
+        ssmStates = stateSizes.map { $0.map { .allocate(capacity: $0) } }
+        scratch = .allocate(capacity: max(1, network.stages.joined().map(\.scratchCount).max() ?? 1))
+        input = .allocate(capacity: chunkCapacity)
+        if let pooling = model.pooling, let boundaries = network.boundaries {
+            let pooler = FramePooler(pooling: pooling, boundaries: boundaries, width: model.stages[0].width,
+                                     chunkCapacity: chunkCapacity)
+            self.pooler = pooler
+            buffers = model.stages.indices.map {
+                StageBuffers(capacity: $0 == 0 ? chunkCapacity : pooler.frameCapacity, width: model.stages[$0].width)
+            }
+        } else {
+            pooler = nil
+            buffers = [StageBuffers(capacity: chunkCapacity, width: model.stages[0].width)]
+        }
+        head = MeanPool(width: model.stages[model.stages.count - 1].width)
         reset()
     }
 
     deinit {
-        ssmStates.forEach { $0.deallocate() }
+        ssmStates.joined().forEach { $0.deallocate() }
         scratch.deallocate()
+        input.deallocate()
     }
 
     /// Back to the zero state the model was trained from (start of a window).
     public func reset() {
-        for (pointer, size) in zip(ssmStates, stateSizes) { pointer.initialize(repeating: .zero, count: size) }
-        pool.reset()
+        for (pointers, sizes) in zip(ssmStates, stateSizes) {
+            for (pointer, size) in zip(pointers, sizes) { pointer.initialize(repeating: .zero, count: size) }
+        }
+        pooler?.reset()
+        head.reset()
+        sampleCount = 0
     }
 
-    /// Adds the final features left in the buffers to the pooling sum.
-    func accumulate(rows: Int) { pool.add(buffers.normed, rows: rows) }
+    func advance(samples: Int) { sampleCount += samples }
 
-    func pooledMean() -> [Float] { pool.mean() }
+    /// Adds `rows` final features to the head's mean.
+    func accumulate(_ features: UnsafePointer<Float>, rows: Int) { head.add(features, rows: rows) }
+
+    func pooledMean() -> [Float] { head.mean() }
 }

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+@testable import S4Core
+
+/// Format-2 files: round trips, refusals that name the problem, and format-1 files read as one stage.
+@Suite struct StageModelFileTests {
+    static let model = StageTests.twoStageModel(kernel: .diag)
+    static let bytes = model.safetensors()
+
+    static func variant(replacing name: String? = nil, shape: [Int] = [], values: [Float]? = nil,
+                        metadata edit: ((inout [String: Any]) -> Void)? = nil) throws -> [UInt8] {
+        try ModelFileTests.variant(of: bytes, replacing: name, shape: shape, values: values, metadata: edit)
+    }
+
+    static func logits(_ model: S4Model, rate: Double = 16000) -> [Float] {
+        let network = RecurrentNetwork(model: model, sampleRate: rate)
+        let state = network.makeState()
+        network.process(StageTests.signal(count: Int(rate / 2), rate: rate, seed: 2), state: state)
+        return network.logits(state)
+    }
+
+    /// BatchNorm is written folded (variance 1 − ε), so the pooling norm reads back within a
+    /// rounding of its scale: 1e-6.
+    @Test func roundTripKeepsTheModel() throws {
+        let loaded = try S4Model(safetensors: Self.bytes)
+        #expect(loaded.metadata.format == 2)
+        #expect(loaded.metadata.stages == Self.model.metadata.stages)
+        #expect(loaded.metadata.pooling == Self.model.metadata.pooling)
+        #expect(relativeError(Self.logits(loaded, rate: 11025), Self.logits(Self.model, rate: 11025).map(Double.init)) < 1e-6)
+    }
+
+    @Test func frameLengthMustBeFiniteAndPositive() throws {
+        for value in [0.0, -0.01, 2, 1e300] {
+            let message = ModelFileTests.refusal(try Self.variant { object in
+                var pooling = object["pooling"] as! [String: Any]
+                pooling["frame_seconds"] = value
+                object["pooling"] = pooling
+            })
+            #expect(message?.contains("pooling.frame_seconds must be between 0.001 and 1 s") == true, "\(value): \(message ?? "accepted")")
+        }
+        let missing = ModelFileTests.refusal(try Self.variant { $0.removeValue(forKey: "pooling") })
+        #expect(missing == "model metadata lacks pooling")
+    }
+
+    @Test func widthsMustChain() throws {
+        let message = ModelFileTests.refusal(try Self.variant(replacing: "stages.1.encoder.weight", shape: [8, 5],
+                                                              values: Array(repeating: 0.1, count: 40)))
+        #expect(message == "model metadata is invalid: stage widths do not chain: stages.1.encoder.weight takes 5 inputs but stage 0 is 8 wide")
+    }
+
+    @Test func missingStageTensorIsNamed() throws {
+        let message = ModelFileTests.refusal(try Self.variant(replacing: "stages.1.layers.1.ssm.c_re"))
+        #expect(message == "model file lacks tensor stages.1.layers.1.ssm.c_re")
+        let pooling = ModelFileTests.refusal(try Self.variant(replacing: "pooling.norm.running_var"))
+        #expect(pooling == "model file lacks tensor pooling.norm.running_var")
+    }
+
+    @Test func stageClocksAreChecked() throws {
+        let frameFirst = ModelFileTests.refusal(try Self.variant(metadata: ModelFileTests.editStage(0) { $0["clock"] = "frames" }))
+        #expect(frameFirst?.contains("stages[0].clock is \"frames\" but stage 0 must run at the input rate") == true, "\(frameFirst ?? "accepted")")
+        let inputLater = ModelFileTests.refusal(try Self.variant(metadata: ModelFileTests.editStage(1) { $0["clock"] = "input" }))
+        #expect(inputLater?.contains("stages[1].clock is \"input\" but stage 1 must run at the frame clock") == true, "\(inputLater ?? "accepted")")
+    }
+
+    @Test func aBankHasOneLayer() throws {
+        let message = ModelFileTests.refusal(try Self.variant(metadata: ModelFileTests.editStage(0) { $0["n_layers"] = 2 }))
+        #expect(message?.contains("stages[0].n_layers must be 1 for a filter bank") == true, "\(message ?? "accepted")")
+    }
+
+    /// Finite weights that compute only NaN are refused by the probe run.
+    @Test func aModelThatComputesNaNIsRefused() throws {
+        let tiny = ModelFileTests.refusal(try Self.variant { $0["input_std"] = 1e-300 })
+        #expect(tiny?.hasPrefix("model computes NaN or infinity") == true, "\(tiny ?? "accepted")")
+        let huge = ModelFileTests.refusal(try Self.variant(replacing: "stages.1.encoder.weight", shape: [8, 8],
+                                                           values: Array(repeating: 1e38, count: 64)))
+        #expect(huge?.hasPrefix("model computes NaN or infinity") == true, "\(huge ?? "accepted")")
+    }
+
+    /// A format-1 file (the bundled model) is one stage at the input clock; written back out it
+    /// becomes a format-2 file with the same outputs, bit for bit.
+    @Test func formatOneIsOneStage() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../models/default.safetensors")
+        let original = try S4Model(safetensors: [UInt8](try Data(contentsOf: url)))
+        #expect(original.metadata.format == 1)
+        #expect(original.stages.count == 1 && original.pooling == nil && original.stages[0].clock == .input)
+        let rewritten = try S4Model(safetensors: original.safetensors())
+        #expect(rewritten.metadata.format == 2)
+        #expect(Self.logits(rewritten) == Self.logits(original))
+        #expect(rewritten.parameterCount == original.parameterCount)
+    }
+}
