@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+@testable import S4Core
+
+/// The stages engine against float64 outputs of the PyTorch training code (make_fixtures.py) on
+/// two tiny committed two-stage models: an S4D bank (square, LayerNorm, GLU) and a DPLR bank
+/// (abs, BatchNorm, linear output), at 16 kHz and at 11.025 kHz, where frames are 110.25 samples.
+@Suite struct StageFixtureTests {
+    static let cases: [(String, Int)] = [("stages_diag", 16000), ("stages_diag", 11025), ("stages_dplr", 16000), ("stages_dplr", 11025)]
+
+    /// Convolution mode in Float against float64, at each boundary: stage 0's output, the pooled
+    /// frames, the final features and the logits agree to 1e-4 of their scale (Float FFTs; the
+    /// log of frame means adds no more than its input's relative error).
+    @Test(arguments: cases)
+    func convolutionMatchesPyTorch(name: String, rate: Int) throws {
+        let model = try S4Model(safetensors: try FixtureTests.load(name))
+        let reference = try SafeTensors(bytes: try FixtureTests.load("\(name).reference"))
+        let input = try reference.values("input_\(rate)").map(Float.init)
+        let trace = ConvolutionNetwork(model: model, sampleRate: Double(rate), length: input.count).trace(input)
+        // residuals: stage 0's encoder, then its bank.
+        #expect(relativeError(trace.residuals[1], try reference.values("rate_\(rate).stage0")) < 1e-4, "\(name) stage 0")
+        #expect(relativeError(trace.frames, try reference.values("rate_\(rate).frames")) < 1e-4, "\(name) frames")
+        #expect(relativeError(trace.finalFeatures, try reference.values("rate_\(rate).final_norm")) < 1e-4, "\(name) final norm")
+        #expect(relativeError(trace.logits, try reference.values("rate_\(rate).logits")) < 1e-4, "\(name) logits")
+    }
+
+    /// Recurrent mode (Float, per sample, Δ rescaled, frames emitted as they complete) against
+    /// PyTorch's float64 convolution: logits to 1e-4 of their scale.
+    @Test(arguments: cases)
+    func recurrenceMatchesPyTorch(name: String, rate: Int) throws {
+        let model = try S4Model(safetensors: try FixtureTests.load(name))
+        let reference = try SafeTensors(bytes: try FixtureTests.load("\(name).reference"))
+        let input = try reference.values("input_\(rate)").map(Float.init)
+        let network = RecurrentNetwork(model: model, sampleRate: Double(rate))
+        let state = network.makeState(chunkCapacity: 1)
+        network.process(input, state: state)
+        #expect(relativeError(network.logits(state), try reference.values("rate_\(rate).logits")) < 1e-4)
+    }
+}
