@@ -164,6 +164,8 @@ class AugmentConfig:
     max_rate: int = 48000
     speed_min: float = 1.0        # speed perturbation factor range (log-uniform; 1, 1: off)
     speed_max: float = 1.0
+    rate_grid: int = 1            # drawn and declared rates rounded to this many Hz (1: off);
+                                  # 100 keeps 10 ms frames whole numbers of samples
 
 
 class Augmenter:
@@ -221,7 +223,10 @@ class Augmenter:
         if self._rand(1).item() >= c.multirate_prob:
             return SAMPLE_RATE
         lo, hi = math.log(c.min_rate), math.log(c.max_rate)
-        return int(round(math.exp(lo + (hi - lo) * self._rand(1).item())))
+        f = math.exp(lo + (hi - lo) * self._rand(1).item())
+        if c.rate_grid > 1:
+            return int(round(f / c.rate_grid)) * c.rate_grid
+        return int(round(f))
 
     def pick_speed(self) -> float:
         c = self.cfg
@@ -240,7 +245,10 @@ class Augmenter:
         Speed perturbation by s costs nothing: samples at f_in declared to be at s·f_in play s
         times faster (and higher), and the model's Δ follows the declared rate."""
         f_in = self.pick_rate()
-        return resample(x, SAMPLE_RATE, f_in), f_in * self.pick_speed()
+        declared = f_in * self.pick_speed()
+        if self.cfg.rate_grid > 1:   # speed quantised so that the declared rate is on the grid too
+            declared = float(int(round(declared / self.cfg.rate_grid)) * self.cfg.rate_grid)
+        return resample(x, SAMPLE_RATE, f_in), declared
 
     def __call__(self, x, y):
         """x [B, 16000] at 16 kHz -> (augmented x at f_in, the rate the model is told)."""

@@ -6,6 +6,10 @@ Paper-size run (GPU):
     python train.py --device cuda --out-dir runs/s4-h128 --epochs 50 \
         --d-model 128 --n-layers 6 --d-state 64 --batch-size 32
 
+The stages network of model format 2 (stages.py: a filter bank at the input rate, 10 ms log
+frames, S4 blocks at the frame rate) with --arch stages; distilled from a cached teacher with
+--teacher-cache DIR (copies.npy, logits.npy, labels.npy, meta.json: see TeacherCache).
+
 Validation speakers are carved out of train/ (never test/). The test split is only
 scored at the very end with --test-at-end (recorded in the model's metrics, never
 used for selection). Resume with --resume runs/x/last.pt.
@@ -27,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 import data as D
+import stages as ST
 from export import export_model, load_model
 from model import SPEECH_COMMANDS_LABELS, ModelConfig, S4Model, count_parameters, deepen, param_groups
 from teacher import distillation_loss, load_teacher
@@ -43,6 +48,28 @@ def parse_args(argv=None):
     a("--compile", action="store_true", help="torch.compile the position-wise GELU/Out/GLU of each "
       "block (fuses its element-wise passes: ~25%% faster per step on CPU; needs a C++ compiler)")
     # model
+    a("--arch", choices=["s4", "stages"], default="s4", help="s4: format 1, one stack at the input "
+      "rate; stages: format 2 (filter bank, frame pooling, blocks at the frame rate; its defaults: "
+      "--d-model 128 --n-layers 6 --d-state 64 --kernel diag --warmup-steps 100 --dt-min 0.01 "
+      "--dt-max 0.5, rates on a 100 Hz grid)")
+    a("--front-width", type=int, default=64, help="stages: H0, the filter bank's channels")
+    a("--front-state", type=int, default=32, help="stages: N0")
+    a("--front-kernel", choices=["dplr", "diag"], default="diag", help="stages: the bank's kernel")
+    a("--front-f-max", type=float, default=4000.0, help="stages: top centre frequency of the bank")
+    a("--frame-seconds", type=float, default=0.01)
+    a("--rectifier", choices=["square", "abs"], default="square")
+    a("--log-floor", type=float, default=1e-8)
+    a("--freeze-front-end-epochs", type=int, default=0, help="stages: the bank is frozen (not "
+      "trained, no backward through it) for the first K epochs")
+    a("--time-masks", type=int, default=2, help="stages: time masks per clip on the log frames")
+    a("--time-mask-max", type=int, default=10, help="frames")
+    a("--channel-masks", type=int, default=2)
+    a("--channel-mask-max", type=int, default=8, help="channels")
+    a("--dt-min", type=float, default=0.001, help="Delta range at init (stages: of the frame blocks, "
+      "in frames)")
+    a("--dt-max", type=float, default=0.1)
+    a("--rate-grid", type=int, default=1, help="training rates (drawn and declared) rounded to this "
+      "many Hz (stages: 100, so 10 ms frames are whole samples); validation uses exact rates")
     a("--kernel", choices=["dplr", "diag"], default="dplr")
     a("--disc", choices=["bilinear", "zoh"], default=None, help="default: bilinear (dplr), zoh (diag)")
     a("--init", default=None, help="dplr: legs; diag: lin|inv|legs (default legs / lin)")
@@ -69,6 +96,11 @@ def parse_args(argv=None):
       "teacher.pt): it sees each augmented clip at 16 kHz, the student the same clip at its rate")
     a("--kd-alpha", type=float, default=0.7, help="weight of the teacher's soft targets (0..1)")
     a("--kd-temperature", type=float, default=2.0)
+    a("--teacher-cache", default="", help="distil from cached teacher logits: DIR with copies.npy "
+      "(int16 [C, K, 16000] augmented copies of the training clips), logits.npy (float32 [C, K, 12]), "
+      "labels.npy, meta.json (seed, val_fraction, items). Each epoch each clip draws one of its K "
+      "copies; the student hears it at a drawn rate. Replaces the training clips and waveform "
+      "augmentation")
     # data / augmentation
     a("--max-val", type=int, default=0)
     a("--no-augment", action="store_true")
@@ -102,10 +134,20 @@ def parse_args(argv=None):
     a("--export-best", default="", help="model file rewritten after every validation improvement "
       "(default OUT_DIR/best.safetensors; 'none' to disable)")
     pre, _ = ap.parse_known_args(argv)
+    if pre.arch == "stages":
+        ap.set_defaults(d_model=128, n_layers=6, d_state=64, kernel="diag", warmup_steps=100,
+                        dt_min=0.01, dt_max=0.5, rate_grid=100)
     if pre.tiny:  # tiny defaults; explicit flags still win
         ap.set_defaults(d_model=8, n_layers=2, d_state=4, epochs=1, batch_size=8, max_train=48,
-                        max_val=24, warmup_steps=2, log_every=2, eval_batch_size=24)
+                        max_val=24, warmup_steps=2, log_every=2, eval_batch_size=24,
+                        front_width=8, front_state=8)
     args = ap.parse_args(argv)
+    if args.teacher and args.teacher_cache:
+        ap.error("--teacher and --teacher-cache: give one teacher")
+    if args.teacher_cache and args.kd_alpha == 0:
+        ap.error("--teacher-cache with --kd-alpha 0: the teacher would not be used")
+    if args.arch == "stages" and args.add_layers:
+        ap.error("--add-layers deepens a format-1 model only")
     if args.teacher and args.kd_alpha == 0:
         ap.error("--teacher with --kd-alpha 0: the teacher would not be used")
     if not 0 <= args.kd_alpha <= 1 or args.kd_temperature <= 0:
@@ -213,10 +255,95 @@ def starting_weights(args) -> tuple[ModelConfig, dict, float]:
         trained_on = meta.get("trained_on", {})
     else:
         ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
-        cfg, state, val = ModelConfig.from_dict(ck["model_config"]), ck.get("best_model") or ck["model"], ck["best_val"]
+        cfg = config_from_dict(ck.get("arch", "s4"), ck["model_config"])
+        state, val = ck.get("best_model") or ck["model"], ck["best_val"]
         trained_on = ck.get("trained_on", {})
     require_same_held_out(args.init_from, trained_on, args)
     return cfg, state, val
+
+
+def model_config(args, labels, mean, std):
+    if args.arch == "stages":
+        frame = ST.FrameStageConfig(d_model=args.d_model, n_layers=args.n_layers, d_state=args.d_state,
+                                    kernel=args.kernel, discretization=args.disc, rank=args.rank,
+                                    init=args.init, b_clip=args.b_clip if args.b_clip > 0 else None,
+                                    dt_min=args.dt_min, dt_max=args.dt_max, norm=args.norm,
+                                    output=args.output)
+        return ST.StagesConfig(front_width=args.front_width, front_state=args.front_state,
+                               front_kernel=args.front_kernel,
+                               front_discretization="bilinear" if args.front_kernel == "dplr" else "zoh",
+                               front_init="legs" if args.front_kernel == "dplr" else "filterbank",
+                               front_f_max=args.front_f_max, frame_seconds=args.frame_seconds,
+                               rectifier=args.rectifier, log_floor=args.log_floor,
+                               frame_stages=[frame], dropout=args.dropout, labels=labels,
+                               sample_rate=D.SAMPLE_RATE, clip_seconds=1.0, input_mean=mean,
+                               input_std=std)
+    return ModelConfig(d_model=args.d_model, n_layers=args.n_layers, d_state=args.d_state,
+                       kernel=args.kernel, discretization=args.disc, rank=args.rank, init=args.init,
+                       first_init=args.first_init, b_clip=args.b_clip if args.b_clip > 0 else None,
+                       norm=args.norm, output=args.output, dropout=args.dropout,
+                       dt_min=args.dt_min, dt_max=args.dt_max, labels=labels,
+                       sample_rate=D.SAMPLE_RATE, clip_seconds=1.0, input_mean=mean, input_std=std)
+
+
+def config_from_dict(arch: str, d: dict):
+    return ST.StagesConfig.from_dict(d) if arch == "stages" else ModelConfig.from_dict(d)
+
+
+def build_model(cfg, seed):
+    return ST.StagesModel(cfg, seed=seed) if isinstance(cfg, ST.StagesConfig) else S4Model(cfg, seed=seed)
+
+
+class TeacherCache:
+    """Cached teacher outputs (written by the pretrained-embedding teacher): in DIR
+
+        copies.npy  int16 [C, K, 16000]  K augmented copies (noise, shift, gain applied) of each of
+                                         C training clips at 16 kHz
+        logits.npy  float32 [C, K, 12]   the teacher's logits, labels in model.SPEECH_COMMANDS_LABELS order
+        labels.npy  int64 [C]
+        meta.json   the split it used ("seed", "val_fraction", at the top or under "split"), "items"
+                    (the clips' paths), free-form provenance
+
+    The arrays are memory-mapped."""
+
+    def __init__(self, path: str):
+        self.path = path
+        with open(os.path.join(path, "meta.json")) as f:
+            self.meta = json.load(f)
+        self.copies = np.load(os.path.join(path, "copies.npy"), mmap_mode="r")
+        self.logits = np.load(os.path.join(path, "logits.npy"), mmap_mode="r")
+        self.labels = torch.from_numpy(np.load(os.path.join(path, "labels.npy")).astype(np.int64))
+        C, K, n = self.copies.shape
+        if self.logits.shape[:2] != (C, K) or self.labels.shape != (C,) or n != D.SAMPLE_RATE:
+            raise SystemExit(f"{path}: copies {self.copies.shape}, logits {self.logits.shape}, labels "
+                             f"{tuple(self.labels.shape)} do not fit together (1 s at 16 kHz)")
+        self.clips, self.n_copies = C, K
+
+    def split(self) -> dict:
+        m = self.meta.get("split", self.meta)
+        return {"seed": m.get("seed"), "val_fraction": m.get("val_fraction")}
+
+    def check(self, args, labels, val_items):
+        """Refuse a cache of another split, other labels, or holding a validation clip."""
+        require_same_held_out(self.path, self.split(), args)
+        if self.logits.shape[-1] != len(labels) or self.meta.get("labels", labels) != labels:
+            raise SystemExit(f"{self.path}: the teacher's labels are not {labels}")
+        if int(self.labels.min()) < 0 or int(self.labels.max()) >= len(labels):
+            raise SystemExit(f"{self.path}: labels outside 0..{len(labels) - 1}")
+        items = self.meta.get("items")
+        if items is not None:
+            if len(items) != self.clips:
+                raise SystemExit(f"{self.path}: {len(items)} items for {self.clips} clips")
+            tail = lambda p: "/".join(os.path.normpath(str(p)).split(os.sep)[-2:])
+            leak = {tail(p) for p in items} & {tail(it.path) for it in val_items}
+            if leak:
+                raise SystemExit(f"{self.path} holds {len(leak)} validation clips, e.g. {sorted(leak)[0]}")
+
+    def batch(self, idx: torch.Tensor, which: torch.Tensor):
+        """Clips idx, copies which[idx] -> (x [B, 16000] float32 at 16 kHz, teacher logits, labels)."""
+        i, k = idx.numpy(), which[idx].numpy()
+        x = torch.from_numpy(self.copies[i, k].astype(np.float32) / 32768.0)
+        return x, torch.from_numpy(np.asarray(self.logits[i, k], dtype=np.float32)), self.labels[idx]
 
 
 def require_same_held_out(source: str, trained_on: dict, args):
@@ -254,15 +381,13 @@ def main(argv=None):
           f"mean {mean:.3g} std {std:.3g} ({time.time() - t0:.1f}s)", flush=True)
 
     # ---- model / optimiser ----
-    cfg = ModelConfig(d_model=args.d_model, n_layers=args.n_layers, d_state=args.d_state,
-                      kernel=args.kernel, discretization=args.disc, rank=args.rank, init=args.init,
-                      first_init=args.first_init,
-                      b_clip=args.b_clip if args.b_clip > 0 else None, norm=args.norm,
-                      output=args.output, dropout=args.dropout, labels=labels,
-                      sample_rate=D.SAMPLE_RATE, clip_seconds=1.0, input_mean=mean, input_std=std)
+    cfg = model_config(args, labels, mean, std)
     if args.init_from:
         cfg, init_state, init_val = starting_weights(args)
-    model = S4Model(cfg, seed=args.seed).to(device)
+        if isinstance(cfg, ST.StagesConfig) != (args.arch == "stages"):
+            raise SystemExit(f"{args.init_from} is not a model of --arch {args.arch}")
+    model = build_model(cfg, args.seed).to(device)
+    stages_arch = isinstance(model, ST.StagesModel)
     if args.init_from:
         model.load_state_dict(init_state)
         print(f"initialised from the best weights of {args.init_from} (val {init_val:.4f})", flush=True)
@@ -273,9 +398,16 @@ def main(argv=None):
     if args.compile:
         for blk in model.layers:   # the parameters stay the module's own: checkpoints are unchanged
             blk.pointwise_out = torch.compile(blk.pointwise_out, dynamic=True)
-    opt = torch.optim.AdamW(param_groups(model, args.lr, args.weight_decay, args.ssm_lr),
-                            lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = max(1, len(xtr) // args.batch_size)
+    groups = (ST.param_groups if stages_arch else param_groups)(model, args.lr, args.weight_decay, args.ssm_lr)
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.weight_decay)
+    cache = None
+    if args.teacher_cache:
+        cache = TeacherCache(args.teacher_cache)
+        cache.check(args, labels, va_items)
+        print(f"teacher cache {args.teacher_cache}: {cache.clips} clips x {cache.n_copies} copies, "
+              f"alpha {args.kd_alpha}, T {args.kd_temperature}", flush=True)
+    n_train = cache.clips if cache is not None else len(xtr)
+    steps_per_epoch = max(1, n_train // args.batch_size)
     total_steps = steps_per_epoch * args.epochs
     deadline = parse_deadline(args.stop_at)
     clock = {"t0": time.time()}   # start of the time budget (kept across resumes)
@@ -289,6 +421,10 @@ def main(argv=None):
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     print(f"model: {count_parameters(model)} parameters, {json.dumps(cfg.to_dict())}", flush=True)
+    mask_gen = torch.Generator().manual_seed(args.seed + 13)
+    if stages_arch and not args.no_augment:
+        model.frame_mask = ST.FrameMask(args.time_masks, args.time_mask_max, args.channel_masks,
+                                        args.channel_mask_max, mask_gen)
 
     start_epoch, step, best, best_state, history = 0, 0, -1.0, None, []
     ckpt_path = os.path.join(args.out_dir, "last.pt")
@@ -296,13 +432,17 @@ def main(argv=None):
         (args.resume if args.resume not in ("", "auto") else "")
     if resume:
         ck = torch.load(resume, map_location=device, weights_only=False)
-        model.cfg = cfg = ModelConfig.from_dict(ck["model_config"])
+        if ck.get("arch", "s4") != ("stages" if stages_arch else "s4"):
+            raise SystemExit(f"{resume} is a checkpoint of another --arch")
+        model.cfg = cfg = config_from_dict(ck.get("arch", "s4"), ck["model_config"])
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         start_epoch, step, best = ck["epoch"], ck["step"], ck["best_val"]
         best_state, history = ck.get("best_model"), ck.get("history", [])
         clock["t0"] = ck.get("clock_t0", clock["t0"])
+        if "mask" in ck["rng"]:
+            mask_gen.set_state(ck["rng"]["mask"])
         torch.set_rng_state(ck["rng"]["torch"])
         np.random.set_state(ck["rng"]["numpy"])
         random.setstate(ck["rng"]["python"])
@@ -312,13 +452,14 @@ def main(argv=None):
     augment = None if args.no_augment else D.Augmenter(
         D.AugmentConfig(args.shift_ms, args.gain_db, args.noise_prob, args.snr_min, args.snr_max,
                         multirate_prob=args.multirate_prob, min_rate=args.min_rate,
-                        max_rate=args.max_rate, speed_min=args.speed_min, speed_max=args.speed_max),
+                        max_rate=args.max_rate, speed_min=args.speed_min, speed_max=args.speed_max,
+                        rate_grid=args.rate_grid),
         noise, labels.index("_silence_"), device, aug_gen)
     trained_on = {"dataset": "speech-commands (shared/data)", "train_clips": len(xtr),
                   "val_clips": len(xva), "val_fraction": args.val_fraction, "seed": args.seed,
                   "augment": not args.no_augment, "multirate": [args.min_rate, args.max_rate,
                                                                 args.multirate_prob],
-                  "speed": [args.speed_min, args.speed_max],
+                  "speed": [args.speed_min, args.speed_max], "arch": args.arch,
                   "extra_train": {d: len(items) for d, items in extra.items()},
                   "licence": "Speech Commands, Pete Warden, CC BY 4.0"}
 
@@ -330,6 +471,17 @@ def main(argv=None):
                                  "alpha": args.kd_alpha, "temperature": args.kd_temperature}
         print(f"distilling from {args.teacher} (val {ck['val_acc']:.4f}), alpha {args.kd_alpha}, "
               f"T {args.kd_temperature}", flush=True)
+
+    if cache is not None:
+        trained_on["teacher_cache"] = {"path": args.teacher_cache, "copies": cache.n_copies,
+                                       "clips": cache.clips, "alpha": args.kd_alpha,
+                                       "temperature": args.kd_temperature,
+                                       "teacher": cache.meta.get("teacher", "")}
+        trained_on["train_clips"] = cache.clips
+    if stages_arch:
+        trained_on["front_end_frozen_epochs"] = args.freeze_front_end_epochs
+        trained_on["frame_masks"] = [args.time_masks, args.time_mask_max, args.channel_masks,
+                                     args.channel_mask_max]
 
     best_path = args.export_best or os.path.join(args.out_dir, "best.safetensors")
     if best_path == "none":
@@ -352,7 +504,10 @@ def main(argv=None):
             stopped = True
             break
         model.train()
-        perm = torch.randperm(len(xtr))
+        if stages_arch:
+            model.set_front_end_trainable(epoch >= args.freeze_front_end_epochs)
+        perm = torch.randperm(n_train)
+        which = torch.randint(cache.n_copies, (n_train,)) if cache is not None else None
         t_ep, run_loss, run_n = time.time(), 0.0, 0
         done_steps = 0
         for b in range(steps_per_epoch):
@@ -362,14 +517,22 @@ def main(argv=None):
                 stopped = True
                 break
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
-            xb, yb = xtr[idx].to(device), ytr[idx].to(device)
             declared_rate = D.SAMPLE_RATE   # the rate the model is told (speed perturbation included)
-            x16 = xb                        # what the teacher hears: the augmented clip at 16 kHz
-            if augment is not None:
-                x16 = augment.waveform(xb, yb)
-                xb, declared_rate = augment.to_rate(x16)
+            if cache is not None:           # an augmented copy and the teacher's logits for it
+                xb, soft, yb = (t.to(device) for t in cache.batch(idx, which))
+                if augment is not None:
+                    xb, declared_rate = augment.to_rate(xb)
+            else:
+                xb, yb = xtr[idx].to(device), ytr[idx].to(device)
+                x16 = xb                    # what the teacher hears: the augmented clip at 16 kHz
+                if augment is not None:
+                    x16 = augment.waveform(xb, yb)
+                    xb, declared_rate = augment.to_rate(x16)
             logits = model(xb, rate=cfg.sample_rate / declared_rate)
-            if teacher is None:
+            if cache is not None:
+                loss = distillation_loss(logits, soft, yb, args.kd_alpha, args.kd_temperature,
+                                         args.label_smoothing)
+            elif teacher is None:
                 loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
             else:
                 with torch.no_grad():
@@ -415,11 +578,11 @@ def main(argv=None):
         # a partial epoch is recorded as not done, so a resume redoes it
         save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=opt.state_dict(),
                         scheduler=sched.state_dict(), epoch=epoch + (0 if stopped else 1),
-                        step=step, best_val=best,
+                        step=step, best_val=best, arch="stages" if stages_arch else "s4",
                         best_model=best_state, history=history, model_config=cfg.to_dict(),
                         args=vars(args), trained_on=trained_on, clock_t0=clock["t0"],
                         rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                             "python": random.getstate()})
+                             "python": random.getstate(), "mask": mask_gen.get_state()})
         if improved and best_path:
             export_best(model, best_state, best_path, trained_on, history, best)
             print(f"exported {best_path} (val mean {best:.4f})", flush=True)
