@@ -196,10 +196,10 @@ class _BankConv(torch.autograd.Function):
         for i in range(0, g.shape[0], _BankConv.CHUNK):
             Gf = torch.fft.rfft(g[i:i + _BankConv.CHUNK], n=n)       # [c, H, J]
             if ctx.needs_input_grad[1]:
-                part = torch.einsum("chj,cj->hj", Gf, Uf[i:i + _BankConv.CHUNK].conj())
+                part = (Gf * Uf[i:i + _BankConv.CHUNK, None, :].conj()).sum(0)   # (einsum: slow bmm)
                 dKf = part if dKf is None else dKf + part
             if ctx.needs_input_grad[0]:
-                dus.append(torch.fft.irfft(torch.einsum("chj,hj->cj", Gf, Kf.conj()), n=n)[..., :L])
+                dus.append(torch.fft.irfft((Gf * Kf.conj()).sum(1), n=n)[..., :L])
         if ctx.needs_input_grad[1]:
             dK = torch.fft.irfft(dKf, n=n)[..., :Lk]
         if ctx.needs_input_grad[0]:
