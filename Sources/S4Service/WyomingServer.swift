@@ -1,0 +1,189 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+import Logging
+import S4Core
+import S4Detection
+import ServiceLifecycle
+import Synchronization
+
+/// `s4listen serve`: a Wyoming wake-word server (Home Assistant, voice satellites). Each client is
+/// served on a thread of its own with its own detector at the rate it streams (Δ rescaled, no
+/// resampling); at most `maxClients` at once, the next ones are told so and disconnected.
+///
+/// Lifecycle (systemd `Type=notify`): READY=1 once the socket listens; WATCHDOG=1 from the accept
+/// loop; SIGHUP reloads the model file (a bad file keeps the running model) and every client's
+/// detector takes the new one between utterances; on SIGTERM/SIGINT it stops accepting,
+/// disconnects the clients, removes a Unix socket file and sends STOPPING=1. With `stdio://` it
+/// serves one client on standard input and output and ends with it.
+public final class WyomingServer: Service, @unchecked Sendable {
+    public let endpoint: WyomingEndpoint
+    private let listener: Int32?
+    private let models: SharedModel
+    private let reloader: ModelReloader
+    private let configuration: DetectorConfiguration
+    private let limits: WyomingLimits
+    private let maxClients: Int
+    private let notifier: SystemdNotifier
+    private let logger: Logger
+    /// The connected clients' sockets; nil once stopping.
+    private let clients = Mutex<Set<Int32>?>([])
+    private let connectionsDone = DispatchGroup()
+
+    /// Binds the endpoint at once, so a taken port or a bad path fails before anything starts.
+    public init(endpoint: WyomingEndpoint, model: S4Model, reloader: ModelReloader, detectorConfiguration: DetectorConfiguration,
+                limits: WyomingLimits = WyomingLimits(), maxClients: Int = 32, notifier: SystemdNotifier, logger: Logger) throws(ServiceError) {
+        self.endpoint = endpoint
+        listener = endpoint == .stdio ? nil : try endpoint.listen()
+        models = SharedModel(model)
+        self.reloader = reloader
+        configuration = detectorConfiguration
+        self.limits = limits
+        self.maxClients = maxClients
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let finished = OnceContinuation()
+        let hangup = ModelReloader.onHangup { [models, reloader] in
+            if let next = reloader.reload() { models.replace(next) }
+        }
+        defer { hangup.cancel() }
+        defer { stop() }  // also when the stdio client ends
+
+        let thread: Thread
+        if let listener {
+            thread = Thread { [self] in acceptLoop(listener) }
+        } else {
+            thread = Thread { [self] in
+                WyomingConnection(input: STDIN_FILENO, output: STDOUT_FILENO, isSocket: false, client: "stdio", models: models,
+                                  configuration: configuration, limits: limits, logger: logger).run()
+                finished.resume(with: .success(()))
+            }
+        }
+        thread.name = "s4listen wyoming"
+        thread.start()
+        let words = WyomingInfo.commands(of: models.current.model).joined(separator: " ")
+        notifier.notify("READY=1\nSTATUS=serving Wyoming on \(endpoint)")
+        logger.notice("serving Wyoming", metadata: ["uri": "\(endpoint)", "wake_words": "\(words)"])
+        try await withGracefulShutdownHandler {
+            try await finished.wait()
+        } onGracefulShutdown: { [self] in
+            stop()
+            // Connections end as their sockets are shut down; a stdio client that never sends
+            // again must not hold up the shutdown: the wait ends after one second regardless.
+            DispatchQueue.global().async { [connectionsDone] in
+                _ = connectionsDone.wait(timeout: .now() + 1)
+                finished.resume(with: .success(()))
+            }
+        }
+    }
+
+    /// Stops accepting and disconnects every client (once; later calls do nothing).
+    private func stop() {
+        let open = clients.withLock { clients in
+            defer { clients = nil }
+            return clients
+        }
+        guard let open else { return }
+        notifier.notify("STOPPING=1")
+        // Shutting the sockets down wakes the threads blocked in poll or read.
+        if let listener { shutdown(listener, Int32(SHUT_RDWR)) }
+        open.forEach { shutdown($0, Int32(SHUT_RDWR)) }
+        if let path = endpoint.socketPath { unlink(path) }
+    }
+
+    private var isStopping: Bool { clients.withLock { $0 == nil } }
+
+    private func acceptLoop(_ listener: Int32) {
+        defer { close(listener) }
+        // Wakes at least once a second (and as often as the watchdog needs) to ping and to see a stop.
+        let pollMilliseconds = Int32(min(1000, max(1, notifier.watchdogInterval.map { Int($0 / .milliseconds(1)) } ?? 1000)))
+        var lastPing = ContinuousClock.now
+        var serial = 0
+        while !isStopping {
+            var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, pollMilliseconds)
+            if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval {
+                clients.withLock { if $0 != nil { notifier.notify("WATCHDOG=1") } }
+                lastPing = .now
+            }
+            guard ready > 0, !isStopping else { continue }
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listener, $0, &length) }
+            }
+            guard fd >= 0 else {
+                if errno == EMFILE || errno == ENFILE {
+                    logger.warning("cannot accept a client: \(String(cString: strerror(errno)))")
+                    usleep(100_000)
+                }
+                continue
+            }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            serial += 1
+            admit(fd, client: "#\(serial) \(Self.peer(address))")
+        }
+    }
+
+    /// Serves a new client on a thread of its own, or refuses it when `maxClients` are connected.
+    private func admit(_ fd: Int32, client: String) {
+        let admitted = clients.withLock { clients -> Bool in
+            guard clients != nil, clients!.count < maxClients else { return false }
+            clients!.insert(fd)
+            return true
+        }
+        guard admitted else {
+            logger.warning("client refused: too many clients", metadata: ["client": "\(client)", "limit": "\(maxClients)"])
+            let refusal = WyomingProtocolError.tooManyClients(maxClients).event.encoded()
+            _ = refusal.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            close(fd)
+            return
+        }
+        // A client that stops reading cannot block its thread for long.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        connectionsDone.enter()
+        let thread = Thread { [self] in
+            WyomingConnection(input: fd, output: fd, isSocket: true, client: client, models: models,
+                              configuration: configuration, limits: limits, logger: logger).run()
+            clients.withLock { _ = $0?.remove(fd) }
+            close(fd)
+            connectionsDone.leave()
+        }
+        thread.name = "s4listen wyoming client"
+        thread.start()
+    }
+
+    /// "127.0.0.1:40312", "[::1]:40312" or "unix".
+    private static func peer(_ address: sockaddr_storage) -> String {
+        var address = address
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), port = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        guard Int32(address.ss_family) == AF_INET || Int32(address.ss_family) == AF_INET6 else { return "unix" }
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, socklen_t(MemoryLayout<sockaddr_storage>.size), &host, socklen_t(host.count), &port,
+                            socklen_t(port.count), NI_NUMERICHOST | NI_NUMERICSERV)
+            }
+        }
+        guard status == 0 else { return "?" }
+        let name = String(cString: host), service = String(cString: port)
+        return name.contains(":") ? "[\(name)]:\(service)" : "\(name):\(service)"
+    }
+}
+
+/// The model every new stream starts with, and a generation count that tells running streams a
+/// reload has happened.
+final class SharedModel: Sendable {
+    private let state: Mutex<(model: S4Model, generation: Int)>
+
+    init(_ model: S4Model) { state = Mutex((model, 0)) }
+
+    var current: (model: S4Model, generation: Int) { state.withLock { $0 } }
+
+    func replace(_ model: S4Model) { state.withLock { $0 = (model, $0.generation + 1) } }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import S4Detection
+import S4Service
+import ServiceLifecycle
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the model's commands as wake words over the Wyoming protocol (Home Assistant, voice satellites).",
+        discussion: """
+            Each client streams audio at its own rate, width (2 or 4 bytes) and channel count; the \
+            model runs at that rate with Δ rescaled (the audio is never resampled). A client gets \
+            one "detection" per spoken command and "not-detected" after "audio-stop" when none \
+            fired. SIGHUP reloads the model file (a bad new file keeps the old model); SIGTERM \
+            stops cleanly. Under systemd (Type=notify) it reports READY, WATCHDOG and STOPPING.
+            Examples:
+              s4listen serve                                  # tcp://127.0.0.1:10400
+              s4listen serve --uri tcp://0.0.0.0:10400        # the LAN (Home Assistant on another host)
+              s4listen serve --uri unix:///run/s4listen-wyoming/wyoming.sock
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Where to listen: tcp://HOST:PORT, unix://PATH or stdio:// (one client on standard input and output).")
+    var uri: String = WyomingEndpoint.defaultURI
+
+    @OptionGroup var thresholdOption: ThresholdOption
+
+    @Option(help: "Clients served at once; more are sent an error and disconnected.")
+    var maxClients: Int = 32
+
+    @Option(help: "Largest audio chunk a client may send, in bytes (a larger declared payload is refused unread).")
+    var maxPayloadBytes: Int = WyomingLimits().payloadBytes
+
+    @Flag(name: .shortAndLong, help: "Log more on standard error (each client and stream).")
+    var verbose = false
+
+    func validate() throws {
+        guard (1...4096).contains(maxClients) else { throw ValidationError("--max-clients must be between 1 and 4096") }
+        guard (1024...(256 << 20)).contains(maxPayloadBytes) else {
+            throw ValidationError("--max-payload-bytes must be between 1024 and 268435456")
+        }
+        do { _ = try WyomingEndpoint(uri: uri) } catch { throw ValidationError("--uri \(error)") }
+    }
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)  // a client that is gone is a write error on its own connection
+        let logger = makeLogger(verbose: verbose)
+        let (model, path) = try modelOptions.load()
+        if model.metadata.isUntrained {
+            logger.warning("model \(path) is untrained (random weights): its labels are meaningless")
+        }
+        var detectorConfiguration = DetectorConfiguration()
+        detectorConfiguration.threshold = thresholdOption.threshold
+        var limits = WyomingLimits()
+        limits.payloadBytes = maxPayloadBytes
+        let notifier = SystemdNotifier()
+        let options = modelOptions
+        let server = try WyomingServer(
+            endpoint: try WyomingEndpoint(uri: uri), model: model,
+            reloader: ModelReloader(load: { try options.load().model }, logger: logger, notifier: notifier),
+            detectorConfiguration: detectorConfiguration, limits: limits, maxClients: maxClients, notifier: notifier, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
