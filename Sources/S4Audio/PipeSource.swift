@@ -74,6 +74,11 @@ public final class PipeSource: AudioSource {
             guard let sampleRate else {
                 // Detection met an empty stream: say so rather than ask for a rate.
                 if format == nil && magic.isEmpty { throw .noAudio(source: name) }
+                if format == nil {
+                    let start = magic.map { String($0, radix: 16).count < 2 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+                    throw .cannotOpen(source: name, reason: "not a WAV stream (it starts with bytes \(start.joined(separator: " "))), "
+                        + "and raw s16le input needs a sampling rate (--rate)")
+                }
                 throw .cannotOpen(source: name, reason: "raw \(self.format.rawValue) input needs a sampling rate")
             }
             guard supportedSampleRates.contains(sampleRate) else {

@@ -20,12 +20,13 @@ public final class SoundFileReader: AudioSource {
 
     public init(path: String) throws(AudioSourceError) {
         source = path
+        try SoundFileDiagnosis.checkPath(path)
         var info = SF_INFO()
         Self.openLock.lock()
         let opened = sf_open(path, Int32(SFM_READ), &info)
         let failure = opened == nil ? String(cString: sf_strerror(nil)) : ""
         Self.openLock.unlock()
-        guard let handle = opened else { throw .cannotOpen(source: path, reason: failure) }
+        guard let handle = opened else { throw SoundFileDiagnosis.explain(path, libsndfile: failure) }
         self.handle = handle
         sampleRate = Int(info.samplerate)
         channelCount = Int(info.channels)

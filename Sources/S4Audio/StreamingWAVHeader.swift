@@ -45,7 +45,7 @@ struct StreamingWAVHeader: Equatable {
         while true {
             let chunk = try input.readBytes(8)
             guard chunk.count == 8 else { throw fail("WAV header ends before the data chunk") }
-            let id = String(decoding: chunk[0..<4], as: UTF8.self)
+            let id = printable(chunk[0..<4])
             let size = Int(littleEndianUInt32(chunk, at: 4))
             switch id {
             case "fmt ":
@@ -94,6 +94,13 @@ struct StreamingWAVHeader: Equatable {
         return (rate, channels, encoding)
     }
 
+    /// A chunk id as text for a message: printable ASCII as is, other bytes as \xNN, so a damaged
+    /// header cannot put a newline or control characters into a log line.
+    static func printable(_ bytes: ArraySlice<UInt8>) -> String {
+        bytes.map { (0x20..<0x7F).contains($0) ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16, uppercase: true).leftPadded() }
+            .joined()
+    }
+
     private static func littleEndianUInt16(_ bytes: [UInt8], at offset: Int) -> UInt16 {
         UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
     }
@@ -101,4 +108,8 @@ struct StreamingWAVHeader: Equatable {
     private static func littleEndianUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
         UInt32(littleEndianUInt16(bytes, at: offset)) | UInt32(littleEndianUInt16(bytes, at: offset + 2)) << 16
     }
+}
+
+private extension String {
+    func leftPadded() -> String { count < 2 ? "0" + self : self }
 }

@@ -1,23 +1,45 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
+import Logging
 import Synchronization
 
 /// Event lines for local programs on a Unix stream socket: every connected client receives every
-/// line from the moment it connects. Never blocks the capture loop: new clients are accepted and
-/// lines sent without waiting, and a client that is gone or too slow to take a line is dropped.
+/// line from the moment it connects. A thread of its own accepts clients at any time, so a quiet
+/// room never keeps a client waiting; lines are sent without blocking, each client with a queue of
+/// at most `queueLimit` bytes: a client that stops reading is dropped (and logged) rather than
+/// delaying the others or the audio.
 ///
-/// The owner calls `close()` when it stops: the socket file must be gone by the time the process
-/// exits, and a deinit is not run at exit while anything still holds the socket.
+/// A path where another process still accepts connections is refused; a stale socket file (its
+/// process gone) is replaced. The owner calls `close()` when it stops: the socket file must be gone
+/// by the time the process exits, and a deinit is not run at exit while anything still holds it.
 public final class EventSocket: Sendable {
     public let path: String
-    private let listener: Int32
-    /// The connected clients; nil once closed. Locked: lines come from the capture thread, the
-    /// close from whichever task stops the service.
-    private let clients = Mutex<[Int32]?>([])
+    /// Bytes waiting for one client, beyond its socket buffer, before it is dropped (about a
+    /// hundred event lines).
+    public static let queueLimit = 32 * 1024
+    /// The kernel's send buffer per client, kept small so a client that stops reading is noticed
+    /// after a bounded number of lines rather than after megabytes.
+    static let sendBufferBytes: Int32 = 16 * 1024
 
-    public init(path: String) throws(ServiceError) {
+    private struct Client {
+        let fd: Int32
+        var queue: [UInt8] = []
+    }
+
+    private let listener: Int32
+    /// Written once by `close()` to wake the accept thread.
+    private let wake: (read: Int32, write: Int32)
+    /// The connected clients; nil once closed.
+    private let clients = Mutex<[Client]?>([])
+    /// The socket file this instance made (device, inode): only that one is removed at close.
+    private let identity: (dev_t, ino_t)
+    private let logger: Logger
+
+    public init(path: String, logger: Logger) throws(ServiceError) {
         self.path = path
+        self.logger = logger
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -25,61 +47,125 @@ public final class EventSocket: Sendable {
             throw .socket(path: path, reason: "path is empty or too long")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw .socket(path: path, reason: String(cString: strerror(errno))) }
-        // A stale socket from an earlier run is replaced; any other file at the path is refused.
         var status = stat()
         if lstat(path, &status) == 0 {
-            guard status.st_mode & S_IFMT == S_IFSOCK else {
-                Glibc.close(fd)
-                throw .socket(path: path, reason: "exists and is not a socket")
+            guard status.st_mode & S_IFMT == S_IFSOCK else { throw .socket(path: path, reason: "exists and is not a socket") }
+            guard !Self.accepts(&address) else {
+                throw .socket(path: path, reason: "another process is listening there (a second s4listen?)")
             }
-            unlink(path)
+            unlink(path)  // stale: nobody answers
         }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw .socket(path: path, reason: String(cString: strerror(errno))) }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         // Any local user may read the events, whatever the daemon's umask.
-        guard bound == 0, chmod(path, 0o666) == 0, listen(fd, 16) == 0 else {
+        var pipeEnds: [Int32] = [-1, -1]
+        guard bound == 0, chmod(path, 0o666) == 0, listen(fd, 128) == 0, lstat(path, &status) == 0,
+              pipe(&pipeEnds) == 0 else {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)
+            if bound == 0 { unlink(path) }
             throw .socket(path: path, reason: reason)
         }
+        pipeEnds.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
         listener = fd
+        wake = (pipeEnds[0], pipeEnds[1])
+        identity = (status.st_dev, status.st_ino)
+        let thread = Thread { [self] in acceptLoop() }
+        thread.name = "s4listen event socket"
+        thread.start()
     }
 
-    deinit { close() }
-
-    /// Disconnects every client, closes the listener and removes the socket file. Later calls,
-    /// and lines broadcast after it, do nothing.
-    public func close() {
-        clients.withLock { clients in
-            guard let open = clients else { return }
-            open.forEach { _ = Glibc.close($0) }
-            _ = Glibc.close(listener)
-            unlink(path)
-            clients = nil
-        }
+    /// Whether something accepts connections at `address` now.
+    private static func accepts(_ address: inout sockaddr_un) -> Bool {
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { return false }
+        defer { Glibc.close(probe) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
     }
 
-    /// Sends one line (a newline is added) to every client.
-    public func broadcast(_ line: String) {
-        let bytes = Array((line + "\n").utf8)
-        clients.withLock { clients in
-            guard var open = clients else { return }
+    /// Accepts clients as they come until `close()`; then closes the listener and the wake pipe.
+    private func acceptLoop() {
+        var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+        while poll(&fds, 2, -1) >= 0 || errno == EINTR {
+            if fds[1].revents != 0 { break }
             // The listener is non-blocking: accept returns −1 (EAGAIN) once no client is waiting.
             while case let client = accept(listener, nil, nil), client >= 0 {
                 _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
                 _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-                open.append(client)
+                var size = Self.sendBufferBytes
+                _ = setsockopt(client, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+                let kept = clients.withLock { clients -> Bool in
+                    guard clients != nil else { return false }
+                    clients!.append(Client(fd: client))
+                    return true
+                }
+                if !kept { Glibc.close(client) }
             }
-            open.removeAll { client in
-                let sent = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                if sent == bytes.count { return false }
-                _ = Glibc.close(client)
-                return true
-            }
-            clients = open
         }
+        Glibc.close(listener)
+        Glibc.close(wake.read)
+        Glibc.close(wake.write)
+    }
+
+    deinit { close() }
+
+    /// Disconnects every client, stops accepting and removes the socket file. Later calls, and
+    /// lines broadcast after it, do nothing.
+    public func close() {
+        clients.withLock { clients in
+            guard let open = clients else { return }
+            open.forEach { _ = Glibc.close($0.fd) }
+            clients = nil
+            var status = stat()
+            if lstat(path, &status) == 0, status.st_dev == identity.0, status.st_ino == identity.1 { unlink(path) }
+            var byte: UInt8 = 1
+            _ = write(wake.write, &byte, 1)
+        }
+    }
+
+    /// Queues one line (a newline is added) for every client and sends what each will take now.
+    public func broadcast(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        clients.withLock { clients in
+            guard let open = clients else { return }
+            var kept: [Client] = []
+            for var client in open {
+                client.queue += bytes
+                if let failure = Self.flush(&client) {
+                    logger.info("event socket client left", metadata: ["reason": "\(failure)"])
+                } else if client.queue.count > Self.queueLimit {
+                    logger.warning("event socket client dropped: it does not read its events",
+                                   metadata: ["queued_bytes": "\(client.queue.count)"])
+                } else {
+                    kept.append(client)
+                    continue
+                }
+                Glibc.close(client.fd)
+            }
+            clients = kept
+        }
+    }
+
+    /// Sends as much of the client's queue as its socket takes without blocking; the reason the
+    /// client is gone, if it is.
+    private static func flush(_ client: inout Client) -> String? {
+        while !client.queue.isEmpty {
+            let sent = client.queue.withUnsafeBytes { send(client.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent > 0 {
+                client.queue.removeFirst(sent)
+            } else if sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return nil
+            } else if sent < 0 && errno == EINTR {
+                continue
+            } else {
+                return sent == 0 ? "closed" : String(cString: strerror(errno))
+            }
+        }
+        return nil
     }
 }

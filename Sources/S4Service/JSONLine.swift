@@ -43,21 +43,36 @@ public enum JSONLine: Sendable {
     }
 
     /// Writes the value and a newline to standard output at once (no buffering), so a reader sees
-    /// each line as it happens. Returns false when standard output is closed (a broken pipe).
+    /// each line as it happens. Returns false when standard output is a closed pipe (the reader
+    /// is gone: the run ends cleanly); any other failure (a full disk, an I/O error) is an error,
+    /// never a silent loss.
     @discardableResult
-    public func emit() -> Bool {
+    public func emit() throws(OutputError) -> Bool {
         let line = Array((text + "\n").utf8)
-        return line.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
+        var offset = 0
+        while offset < line.count {
+            let written = line.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE { return false }
+                throw OutputError(reason: String(cString: strerror(errno)))
             }
-            return true
+            offset += written
         }
+        return true
     }
+}
+
+/// Flushes what `print` buffered on standard output; a failure is the caller's error.
+public func flushStandardOutput() throws(OutputError) {
+    // fflush(NULL) flushes every C stream, standard output among them, and reports a failed write.
+    if fflush(nil) != 0 {
+        throw OutputError(reason: String(cString: strerror(errno)))
+    }
+}
+
+/// Standard output could not be written: the results would be lost.
+public struct OutputError: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "cannot write to standard output: \(reason)" }
 }

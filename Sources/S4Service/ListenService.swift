@@ -16,13 +16,14 @@ import Synchronization
 /// input or a closed standard output it sends STOPPING=1 and returns.
 public final class ListenService: Service, @unchecked Sendable {
     /// Loads (or reloads) the model; throws a readable error for a bad file.
-    public typealias ModelLoader = @Sendable () throws -> S4Model
+    public typealias ModelLoader = ModelReloader.Loader
 
     private let source: AudioSource
-    private let loadModel: ModelLoader
+    private let reloader: ModelReloader
     private let firstModel: S4Model
     private let detectorConfiguration: DetectorConfiguration
     private let formatter: EventFormatter
+    private let output: EventOutput
     private let socket: EventSocket?
     private let notifier: SystemdNotifier
     private let logger: Logger
@@ -36,11 +37,12 @@ public final class ListenService: Service, @unchecked Sendable {
 
     public init(source: AudioSource, model: S4Model, loadModel: @escaping ModelLoader,
                 detectorConfiguration: DetectorConfiguration, socket: EventSocket?, notifier: SystemdNotifier, logger: Logger,
-                sampleLimit: Int? = nil) {
+                output: EventOutput = .json, sampleLimit: Int? = nil) {
         self.sampleLimit = sampleLimit
         self.source = source
         firstModel = model
-        self.loadModel = loadModel
+        reloader = ModelReloader(load: loadModel, logger: logger, notifier: notifier)
+        self.output = output
         self.detectorConfiguration = detectorConfiguration
         formatter = EventFormatter(source: source.description, sampleRate: source.sampleRate)
         self.socket = socket
@@ -53,10 +55,7 @@ public final class ListenService: Service, @unchecked Sendable {
 
     public func run() async throws {
         let finished = OnceContinuation()
-        signal(SIGHUP, SIG_IGN)
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
-        hangup.setEventHandler { [weak self] in self?.requestReload() }
-        hangup.resume()
+        let hangup = ModelReloader.onHangup { [weak self] in self?.requestReload() }
         defer { hangup.cancel() }
 
         defer { notifyStopping() }  // also when the capture loop fails
@@ -101,21 +100,13 @@ public final class ListenService: Service, @unchecked Sendable {
         defer {
             // Stopped by request: the utterance in progress is decided rather than dropped.
             if stopRequested.load(ordering: .relaxed) {
-                for event in detector.finish() { _ = emit(event) }
+                for event in detector.finish() { _ = try? emit(event) }
             }
         }
         while !stopRequested.load(ordering: .relaxed) {
-            if reloadRequested.exchange(false, ordering: .relaxed) {
-                do {
-                    let next = try loadModel()
-                    // It takes over between utterances, so none is classified by two models.
-                    detector.replaceModel(next)
-                    logger.notice("model reloaded", metadata: ["parameters": "\(next.parameterCount)"])
-                    notifier.notify("STATUS=model reloaded")
-                } catch {
-                    logger.error("model reload refused, the running model stays: \(error)")
-                    notifier.notify("STATUS=model reload refused: \(error)")
-                }
+            // A new model takes over between utterances, so none is classified by two models.
+            if reloadRequested.exchange(false, ordering: .relaxed), let next = reloader.reload() {
+                detector.replaceModel(next)
             }
             var count = try block.withUnsafeMutableBufferPointer { try source.read(into: $0) }
             if source.overrunCount > overruns {
@@ -127,7 +118,7 @@ public final class ListenService: Service, @unchecked Sendable {
             let events = count == 0
                 ? detector.finish()
                 : block.withUnsafeBufferPointer { detector.process(UnsafeBufferPointer(rebasing: $0[0..<count])) }
-            for event in events where !emit(event) {
+            for event in events where try !emit(event) {
                 logger.notice("standard output closed; stopping")
                 return
             }
@@ -142,11 +133,11 @@ public final class ListenService: Service, @unchecked Sendable {
         }
     }
 
-    /// Writes one event; false when standard output is gone.
-    private func emit(_ event: DetectionEvent) -> Bool {
+    /// Writes one event; false when standard output is a closed pipe, an error when it fails.
+    private func emit(_ event: DetectionEvent) throws(OutputError) -> Bool {
         let line = formatter.line(event)
         socket?.broadcast(line)
-        return JSONLine.raw(line).emit()
+        return try JSONLine.raw(output == .names ? event.label : line).emit()
     }
 }
 

@@ -100,7 +100,7 @@ struct BenchCommand: ParsableCommand {
                     ("flop_share", .number(Self.flopShare(s, of: stageFlops, model: model))),
                 ])
             })))
-            JSONLine.object(fields).emit()
+            try JSONLine.object(fields).emit()
         } else {
             print("model: \(source) (\(model.parameterCount) parameters), \(rate) Hz, one thread")
             print("mode          s/audio-s   x real time   GFLOP/s")
@@ -114,6 +114,7 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "%@: %.0f%% of the chunked time, %.0f%% of the operations", Self.stageName(s, of: model),
                              100 * stageTimes[s] / chunked, 100 * Self.flopShare(s, of: stageFlops, model: model)))
             }
+            try flushStandardOutput()
         }
     }
 

@@ -53,7 +53,7 @@ struct ClassifyCommand: ParsableCommand {
                               progress: isatty(STDERR_FILENO) == 1 && files.count > 1)
         let files = self.files
         DispatchQueue.concurrentPerform(iterations: min(jobs, files.count)) { worker in
-            for index in stride(from: worker, to: files.count, by: jobs) {
+            for index in stride(from: worker, to: files.count, by: jobs) where !batch.outputClosed {
                 let line: String
                 do {
                     line = try batch.classify(files[index])
@@ -65,6 +65,7 @@ struct ClassifyCommand: ParsableCommand {
                 batch.finish(index, line: line)
             }
         }
+        if let failure = batch.outputFailure { throw failure }
         if batch.failures > 0 { throw ExitCode(1) }
     }
 }
@@ -82,6 +83,15 @@ private final class FileBatch: @unchecked Sendable {
     private let count: Int
     private let progress: Bool
     private(set) var failures = 0
+    /// Standard output failed: nothing more is printed, and the run ends with this error.
+    private(set) var outputFailure: OutputError?
+    /// Standard output is a closed pipe (or failed): the remaining files are not classified.
+    var outputClosed: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return closed
+    }
+    private var closed = false
 
     init(model: S4Model, mode: InferenceMode, detectorConfiguration: DetectorConfiguration, count: Int, progress: Bool) {
         self.model = model; self.mode = mode; self.detectorConfiguration = detectorConfiguration; self.count = count; self.progress = progress
@@ -152,8 +162,13 @@ private final class FileBatch: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         ready[index] = line
-        while let next = ready.removeValue(forKey: nextToPrint) {
-            JSONLine.raw(next).emit()
+        while !closed, let next = ready.removeValue(forKey: nextToPrint) {
+            do {
+                closed = try !JSONLine.raw(next).emit()
+            } catch {
+                outputFailure = error
+                closed = true
+            }
             nextToPrint += 1
         }
         if progress {

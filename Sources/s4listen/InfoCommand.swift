@@ -32,6 +32,6 @@ struct InfoCommand: ParsableCommand {
             ("untrained", .bool(m.isUntrained)),
             ("metadata", .raw(m.json)),
         ]
-        JSONLine.object(fields).emit()
+        try JSONLine.object(fields).emit()
     }
 }

@@ -43,17 +43,23 @@ struct ListenCommand: AsyncParsableCommand {
     @Flag(help: "Also report _unknown_, _silence_ and commands under the threshold.")
     var all = false
 
-    @Option(help: "Stop after this many seconds of audio (default: until the input ends or SIGTERM).")
+    @Option(parsing: .unconditional, help: "Stop after this many seconds of audio (default: until the input ends or SIGTERM).")
     var seconds: Double?
 
     @Option(help: "Also send the event lines to clients of this Unix socket.")
     var socket: String?
 
+    @Option(help: "Standard output per event: json (one object a line) or names (the command alone, a line each: a Wyoming satellite's external wake program).")
+    var output: EventOutput = .json
+
     @Flag(name: .shortAndLong, help: "Log more on standard error.")
     var verbose = false
 
     func validate() throws {
-        if let seconds, !(seconds.isFinite && seconds > 0) { throw ValidationError("--seconds must be a positive number") }
+        // At most 1e9 s (31 years): the sample count it gives fits in an Int at any supported rate.
+        if let seconds, !(seconds.isFinite && seconds > 0 && seconds <= 1e9) {
+            throw ValidationError("--seconds must be a positive number of seconds, at most 1e9, got \(seconds)")
+        }
     }
 
     func run() async throws {
@@ -67,12 +73,12 @@ struct ListenCommand: AsyncParsableCommand {
         var detectorConfiguration = DetectorConfiguration()
         detectorConfiguration.threshold = thresholdOption.threshold
         detectorConfiguration.reportEverything = all
-        let eventSocket = try socket.map { path throws(ServiceError) in try EventSocket(path: path) }
+        let eventSocket = try socket.map { path throws(ServiceError) in try EventSocket(path: path, logger: logger) }
         defer { eventSocket?.close() }  // the socket file goes before the process does
         let options = modelOptions
         let service = ListenService(
             source: source, model: model, loadModel: { try options.load().model },
-            detectorConfiguration: detectorConfiguration, socket: eventSocket, notifier: SystemdNotifier(), logger: logger,
+            detectorConfiguration: detectorConfiguration, socket: eventSocket, notifier: SystemdNotifier(), logger: logger, output: output,
             sampleLimit: seconds.map { Int(($0 * Double(source.sampleRate)).rounded()) })
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -88,7 +94,10 @@ struct ListenCommand: AsyncParsableCommand {
         if input == "-" {
             return try PipeSource(format: format, sampleRate: rate, channels: channels ?? 1)
         }
-        if let format, format != .wav {
+        var status = stat()
+        let isNamedPipe = stat(input, &status) == 0 && status.st_mode & S_IFMT == S_IFIFO
+        // A named pipe is a stream: read as it arrives (waiting for a writer), like standard input.
+        if isNamedPipe || (format != nil && format != .wav) {
             let fd = open(input, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw CommandFailure("\(input): cannot open: \(String(cString: strerror(errno)))") }
             return try PipeSource(fileDescriptor: fd, name: input, format: format, sampleRate: rate,
@@ -99,3 +108,4 @@ struct ListenCommand: AsyncParsableCommand {
 }
 
 extension StreamFormat: ExpressibleByArgument {}
+extension EventOutput: ExpressibleByArgument {}

@@ -122,8 +122,12 @@ public struct ModelMetadata: Sendable, Equatable {
         let top = MetadataObject(object, path: "")
         format = try top.integer("format")
         guard format == 1 || format == 2 else { throw .invalidMetadata("format \(format) is not supported (expected 1 or 2)") }
-        labels = try top.field("labels", as: [String].self)
+        let labels = try top.field("labels", as: [String].self)
         guard !labels.isEmpty else { throw .invalidMetadata("labels is empty") }
+        if let twice = labels.indices.first(where: { labels[..<$0].contains(labels[$0]) }) {
+            throw .invalidMetadata("labels names \"\(labels[twice])\" twice")
+        }
+        self.labels = labels
         sampleRate = try top.integer("sample_rate")
         guard (1000...384_000).contains(sampleRate) else {
             throw .invalidMetadata("sample_rate must be between 1000 and 384000 Hz, got \(sampleRate)")
@@ -136,7 +140,9 @@ public struct ModelMetadata: Sendable, Equatable {
             throw .invalidMetadata("clip_seconds must be between one sample and 60 s, got \(clipSeconds)")
         }
         isUntrained = object["untrained"] as? Bool ?? false
-        json = text
+        // Re-serialised on one line: `info` prints it inside a JSON line, whatever whitespace the file had.
+        json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            .map { String(decoding: $0, as: UTF8.self) } ?? text
         if format == 1 {
             let stage = try Self.stage(top, clock: .input)
             let pooling = try top.field("pooling", as: String.self)
