@@ -80,36 +80,34 @@ TEST_CLIPS   ?= $(SHARED_DATA)/test
 model-eval: build
 	python3 tools/model_eval.py --model $(MODEL) --clips $(TEST_CLIPS)
 
-# Reproduces models/default.safetensors from the shared data (CPU, two threads; wall time in
-# models/README.md): a first stage from the filter-bank init, then a second from its best weights
-# with a fresh, lower cosine schedule, and a third likewise; then a log-mel CNN teacher and a fourth
-# stage distilled from it, with synthetic speakers and speed perturbation. Writes
-# models/train/runs/{synth,default,stage2,stage3,teacher,stage4}/ and replaces the bundled model.
-SYNTH_DATA   := models/train/runs/synth
+# Reproduces models/default.safetensors from the shared data on this project's machine (CPU; wall
+# time in models/README.md), resumable: a rerun reuses every finished phase and resumes training.
+#  1. the teacher (training only, never shipped): Google's speech_embedding from the openwakeword
+#     0.5.1 wheel (fetched by pip, checked by sha256), a small head trained on the training
+#     speakers, and its logits on 3 augmented copies of each training clip (runs/oww-cache);
+#  2. the student: the stages network (S4D filter bank at the input rate, 10 ms frames, six S4D
+#     blocks at the frame clock), distilled from the cached logits at drawn rates 8-48 kHz.
+# TEACHER=logmel uses the log-mel CNN teacher of teacher.py instead (no pretrained weights).
+TEACHER      ?= oww
 # glibc hands PyTorch's large per-step buffers back to the kernel and faults them in again on the
-# next step: 20-40% of the CPU time went to the kernel. With these settings a step of stage 4 took
-# 2.6 s instead of 4.8 on this project's machine (same losses, step for step; models/train/README.md).
+# next step: 20-40% of the CPU time went to the kernel (models/train/README.md).
 TRAIN_ENV    := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=1073741824
-TRAIN_FLAGS  := --compile --threads 2 --dropout 0.05 --batch-size 16 --epochs 6 --noise-prob 0.5 \
-                --snr-min 5 --snr-max 25 --multirate-prob 0.7 --min-rate 8000 --max-rate 16000 \
-                --eval-rates 16000,8000
-STAGE1_FLAGS := --kernel diag --first-init filterbank --d-model 48 --n-layers 4 --d-state 32 \
-                --lr 0.01 --ssm-lr 0.002 --warmup-steps 100
-STAGE2_FLAGS := --lr 0.005 --ssm-lr 0.001 --warmup-steps 50
-STAGE3_FLAGS := --lr 0.003 --ssm-lr 0.0006 --warmup-steps 50 --epochs 5
-# runs/synth is $(SYNTH_DATA) seen from models/train, where the stages run.
-TEACHER_FLAGS := --threads 2 --extra-train runs/synth
-STAGE4_FLAGS := --lr 0.003 --ssm-lr 0.0006 --warmup-steps 50 --epochs 6 --extra-train runs/synth \
-                --speed-min 0.9 --speed-max 1.1 --teacher runs/teacher/teacher.pt
-train-model: synth-data
-	cd models/train && $(TRAIN_ENV) python3 train.py $(TRAIN_FLAGS) $(STAGE1_FLAGS) --out-dir runs/default
-	cd models/train && $(TRAIN_ENV) python3 train.py $(TRAIN_FLAGS) $(STAGE2_FLAGS) --init-from runs/default/last.pt \
-		--out-dir runs/stage2
-	cd models/train && $(TRAIN_ENV) python3 train.py $(TRAIN_FLAGS) $(STAGE3_FLAGS) --init-from runs/stage2/last.pt \
-		--out-dir runs/stage3
-	cd models/train && python3 teacher.py $(TEACHER_FLAGS) --out-dir runs/teacher
-	cd models/train && $(TRAIN_ENV) python3 train.py $(TRAIN_FLAGS) $(STAGE4_FLAGS) --init-from runs/stage3/last.pt \
-		--out-dir runs/stage4 --export ../default.safetensors
+TRAIN_THREADS ?= 1
+STAGES_FLAGS := --arch stages --threads $(TRAIN_THREADS) --epochs 45 --batch-size 32 --lr 0.004 --ssm-lr 0.001 \
+                --weight-decay 0.05 --warmup-steps 100 --multirate-prob 0.5 --min-rate 8000 --max-rate 48000 \
+                --speed-min 0.9 --speed-max 1.1 --freeze-front-end-epochs 32 --eval-rates 16000,8000 \
+                --kd-alpha 0.7 --kd-temperature 2 --resume auto
+TEACHER_oww    := --teacher-cache runs/oww-cache
+TEACHER_logmel := --teacher runs/teacher/teacher.pt
+train-model:
+	python3 -m pip install -q -r models/train/requirements.txt
+ifeq ($(TEACHER),logmel)
+	cd models/train && python3 teacher.py --threads $(TRAIN_THREADS) --out-dir runs/teacher
+else
+	cd models/train && python3 oww_teacher.py --threads $(TRAIN_THREADS)
+endif
+	cd models/train && $(TRAIN_ENV) python3 train.py $(STAGES_FLAGS) $(TEACHER_$(TEACHER)) \
+		--out-dir runs/stages-$(TEACHER) --export ../default.safetensors
 
 # The validation speakers' clips (held out of training) laid out like test/, for choosing the
 # detection threshold without touching test/:
@@ -131,7 +129,7 @@ synth-deps:
 	$(call apt_install,$(SPEECH_SYNTH))
 synth-data: synth-deps
 	python3 -m pip install -q -r models/train/requirements.txt
-	cd models/train && python3 synth.py $(abspath $(SYNTH_DATA))
+	cd models/train && python3 synth.py $(abspath models/train/runs/synth)
 
 # Python training code tests (PyTorch on CPU; not part of `make test`).
 py-test: synth-deps
