@@ -44,3 +44,12 @@ public struct EventFormatter: Sendable {
         date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 }
+
+/// What `listen` writes on standard output for each event (the event socket always gets JSON).
+public enum EventOutput: String, CaseIterable, Sendable {
+    /// One JSON object a line, every field.
+    case json
+    /// The command's name alone, a line each: the contract of a Wyoming satellite's external wake
+    /// program (raw PCM in on standard input, one detected name per line out).
+    case names
+}
