@@ -6,6 +6,10 @@ PREFIX       ?= /usr/local
 APT_PACKAGES := libasound2-dev libsndfile1-dev libfftw3-dev libopenblas-dev pkg-config sox alsa-utils systemd
 BIN          := .build/release/s4listen
 SAMPLES      := $(wildcard samples/*.flac)
+# The systemd units (the listener and the Wyoming server), each with its options file.
+UNITS        := s4listen s4listen-wyoming
+# What the Wyoming tests need on the Python side: the real client library and an audio reader.
+PY_TEST_DEPS := wyoming soundfile numpy
 
 SHARED_DATA  := ../shared/data/speech-commands
 CLIPS        ?= $(SHARED_DATA)/test
@@ -39,20 +43,23 @@ demo: build
 	$(BIN) classify $(SAMPLES)
 
 test: deps
+	python3 -c "import wyoming, soundfile, numpy" 2>/dev/null || python3 -m pip install -q $(PY_TEST_DEPS)
 	$(SWIFT) test
 	$(MAKE) --no-print-directory unit-check
 
-# The systemd unit: `systemd-analyze verify` must be clean and the offline security
-# exposure at most 2.0 (ExecStart pointed at a stand-in binary, as nothing is installed).
+# Each systemd unit: `systemd-analyze verify` must be clean and the offline security exposure at
+# most 2.0 (ExecStart pointed at a stand-in binary, as nothing is installed).
 unit-check:
-	@tmp=$$(mktemp -d); sed "s|/usr/local/bin/s4listen|$$tmp/s4listen|" systemd/s4listen.service > $$tmp/s4listen.service; \
+	@for unit in $(UNITS); do \
+	tmp=$$(mktemp -d); sed "s|/usr/local/bin/s4listen|$$tmp/s4listen|" systemd/$$unit.service > $$tmp/$$unit.service; \
 	cp /bin/true $$tmp/s4listen; \
-	out=$$(systemd-analyze verify $$tmp/s4listen.service 2>&1); \
-	if [ -n "$$out" ]; then echo "unit-check: systemd-analyze verify: $$out"; rm -rf $$tmp; exit 1; fi; \
-	score=$$(systemd-analyze security --offline=true $$tmp/s4listen.service 2>&1 | sed -n 's/.*exposure level for s4listen.service: \([0-9.]*\).*/\1/p'); \
+	out=$$(systemd-analyze verify $$tmp/$$unit.service 2>&1); \
+	if [ -n "$$out" ]; then echo "unit-check: $$unit: systemd-analyze verify: $$out"; rm -rf $$tmp; exit 1; fi; \
+	score=$$(systemd-analyze security --offline=true $$tmp/$$unit.service 2>&1 | sed -n "s/.*exposure level for $$unit.service: \([0-9.]*\).*/\1/p"); \
 	rm -rf $$tmp; \
-	if [ -z "$$score" ] || ! awk "BEGIN { exit !($$score <= 2.0) }"; then echo "unit-check: exposure '$$score' > 2.0"; exit 1; fi; \
-	echo "unit-check: systemd-analyze verify clean, exposure $$score (at most 2.0 required)"
+	if [ -z "$$score" ] || ! awk "BEGIN { exit !($$score <= 2.0) }"; then echo "unit-check: $$unit: exposure '$$score' > 2.0"; exit 1; fi; \
+	echo "unit-check: $$unit.service: systemd-analyze verify clean, exposure $$score (at most 2.0 required)"; \
+	done
 
 # Installs the binary, the bundled model, the unit and its options file (kept if present);
 # the unit's paths follow PREFIX.
@@ -60,11 +67,13 @@ install: build
 	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/s4listen
 	install -Dm644 models/default.safetensors $(DESTDIR)$(PREFIX)/share/s4listen/default.safetensors
 	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/default
-	sed 's|/usr/local/|$(PREFIX)/|g' systemd/s4listen.service > $(DESTDIR)/etc/systemd/system/s4listen.service
-	[ -e $(DESTDIR)/etc/default/s4listen ] || sed 's|/usr/local/|$(PREFIX)/|g' systemd/s4listen.default > $(DESTDIR)/etc/default/s4listen
-	chmod 644 $(DESTDIR)/etc/systemd/system/s4listen.service $(DESTDIR)/etc/default/s4listen
+	for unit in $(UNITS); do \
+	sed 's|/usr/local/|$(PREFIX)/|g' systemd/$$unit.service > $(DESTDIR)/etc/systemd/system/$$unit.service; \
+	[ -e $(DESTDIR)/etc/default/$$unit ] || sed 's|/usr/local/|$(PREFIX)/|g' systemd/$$unit.default > $(DESTDIR)/etc/default/$$unit; \
+	chmod 644 $(DESTDIR)/etc/systemd/system/$$unit.service $(DESTDIR)/etc/default/$$unit; \
+	done
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
-	@echo "installed; start with: systemctl enable --now s4listen"
+	@echo "installed; start with: systemctl enable --now s4listen (microphone) or s4listen-wyoming (Wyoming server)"
 
 bench: build
 	$(BIN) bench
