@@ -83,5 +83,6 @@ let package = Package(
         .testTarget(name: "S4AudioTests", dependencies: ["S4Audio", "CSndFile"]),
         .testTarget(name: "S4DetectionTests", dependencies: ["S4Detection", "S4Core"]),
         .testTarget(name: "CLITests", dependencies: ["s4listen", "S4Audio"]),
+        .testTarget(name: "S4ServiceTests", dependencies: ["S4Service"]),
     ]
 )
