@@ -76,18 +76,20 @@ class Stream:
     """One client streaming one signal."""
 
     def __init__(self, uri: str, samples: np.ndarray, rate: int, width: int, channels: int, chunk_ms: float,
-                 names: list[str] | None):
+                 names: list[str] | None, audio_start: bool = True):
         self.client = AsyncClient.from_uri(uri)
         self.rate, self.width, self.channels = rate, width, channels
         self.data = pcm(samples, width, channels)
         self.step = max(1, int(rate * chunk_ms / 1000)) * width * channels
         self.names = names
+        self.audio_start = audio_start
         self.events: list[dict] = []
 
     async def start(self):
         await self.client.connect()
         await self.client.write_event(Detect(names=self.names).event())
-        await self.client.write_event(AudioStart(rate=self.rate, width=self.width, channels=self.channels, timestamp=0).event())
+        if self.audio_start:
+            await self.client.write_event(AudioStart(rate=self.rate, width=self.width, channels=self.channels, timestamp=0).event())
 
     def chunks(self):
         for offset in range(0, len(self.data), self.step):
@@ -121,7 +123,7 @@ async def describe(args) -> dict:
 
 async def stream(args) -> dict:
     samples, rate = load(args.files, args.gap, args.max_seconds)
-    s = Stream(args.uri, samples, rate, args.width, args.channels, args.chunk_ms, args.names)
+    s = Stream(args.uri, samples, rate, args.width, args.channels, args.chunk_ms, args.names, not args.no_audio_start)
     await s.start()
     seconds_per_chunk = args.chunk_ms / 1000
     for chunk in s.chunks():
@@ -250,6 +252,7 @@ def main() -> None:
     p.add_argument("--max-seconds", type=float, help="only the first seconds of each file")
     p.add_argument("--names", nargs="*", help="wake words to ask for (detect)")
     p.add_argument("--realtime", action="store_true", help="pace the chunks in real time")
+    p.add_argument("--no-audio-start", action="store_true", help="chunks without audio-start, as wyoming-satellite sends them")
     p = commands.add_parser("pair")
     p.add_argument("uri")
     p.add_argument("first", help="streamed as 16-bit mono")

@@ -170,6 +170,9 @@ import Testing
         let times = Self.events(at48k).compactMap { $0["timestamp"] as? Int }
         #expect(times == times.sorted() && times.count == words.count)
         #expect(times.allSatisfy { $0 > 0 && Double($0) <= 1000 * (at48k["seconds"] as? Double ?? 0) })
+        // wyoming-satellite sends chunks without audio-start: the first chunk's format starts the stream.
+        let satellite = Self.wyoming(["stream", server.uri, "--no-audio-start", "--channels", "2"] + Self.clips.map(\.at48k))
+        #expect(Self.detections(Self.events(satellite)) == words, "\(satellite)")
         // A stream of noise: nothing fires, and the end of the stream says so.
         let noise = Self.wyoming(["stream", server.uri, Self.noise, "--gap", "0", "--max-seconds", "5"])
         #expect(Self.events(noise).map { $0["type"] as? String } == ["not-detected"], "\(noise)")
