@@ -50,6 +50,9 @@ public final class PipeSource: AudioSource {
     ) throws(AudioSourceError) {
         description = name
         self.closesDescriptor = closesDescriptor
+        // A descriptor handed over to be closed is closed on refusal too (found by `make fuzz`).
+        var opened = false
+        defer { if !opened && closesDescriptor { close(fileDescriptor) } }
         input = try DescriptorInput(fd: fileDescriptor, source: name)
 
         var resolved = format
@@ -96,6 +99,7 @@ public final class PipeSource: AudioSource {
         // Bytes consumed while detecting the format are the first samples of a raw stream.
         pending.copyBytes(from: magic)
         pendingCount = magic.count
+        opened = true
     }
 
     deinit {
