@@ -18,6 +18,14 @@ struct ClassifyCommand: ParsableCommand {
             file goes through the same detector as `listen` and its line lists the "detections". A \
             file that cannot be read gives a line with "error", a message on standard error and a \
             non-zero exit status; the other files are still classified.
+            Batch jobs: --files-from FILE (or - for standard input) reads the paths one a line, \
+            and --shard K/N classifies part K of N of the list (K from 1: the file at 0-based \
+            position i is in part i mod N + 1), so that N machines share a list and their outputs, \
+            concatenated, hold every file once. $S4LISTEN_FILES_FROM and $S4LISTEN_SHARD stand \
+            for the options when they are not given.
+            Examples:
+              s4listen classify --files-from list.txt --shard $((JOB_COMPLETION_INDEX+1))/8
+              find archive -name '*.flac' | s4listen classify --files-from - --jobs 2
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -33,15 +41,50 @@ struct ClassifyCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Log more on standard error.")
     var verbose = false
 
-    @Argument(help: "Audio files (any format and rate libsndfile reads).")
-    var files: [String]
+    @Option(help: "A file of audio file paths, one a line (- for standard input); blank lines are ignored. Default: $S4LISTEN_FILES_FROM.")
+    var filesFrom: String?
+
+    @Option(help: "K/N: classify only part K of N of the files (K from 1; the file at position i, from 0, is in part i mod N + 1). Default: $S4LISTEN_SHARD.")
+    var shard: String?
+
+    @Argument(help: "Audio files (any format and rate libsndfile reads); those of --files-from follow.")
+    var files: [String] = []
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        _ = try selectedShard()
+        guard !files.isEmpty || listPath != nil else {
+            throw ValidationError("give audio files, or --files-from FILE (- for standard input)")
+        }
+    }
+
+    /// `--files-from`, else `$S4LISTEN_FILES_FROM`.
+    private var listPath: String? { filesFrom ?? Self.environment("S4LISTEN_FILES_FROM") }
+
+    /// `--shard`, else `$S4LISTEN_SHARD`; nil for the whole list.
+    private func selectedShard() throws -> Shard? {
+        let (text, origin) = shard.map { ($0, "--shard") } ?? (Self.environment("S4LISTEN_SHARD"), "S4LISTEN_SHARD")
+        guard let text else { return nil }
+        guard let shard = Shard(text) else {
+            throw ValidationError("\(origin) must be K/N, part K of N counted from 1 (1 ≤ K ≤ N), got '\(text)'")
+        }
+        return shard
+    }
+
+    private static func environment(_ name: String) -> String? {
+        ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The files given, then those of the list, cut to the shard.
+    private func selectedFiles() throws -> [String] {
+        var all = files
+        if let listPath { all += try FileList.read(listPath) }
+        return try selectedShard()?.select(all) ?? all
     }
 
     func run() throws {
         let logger = makeLogger(verbose: verbose)
+        let files = try selectedFiles()
         let (model, path) = try modelOptions.load()
         logger.debug("model loaded", metadata: ["path": "\(path)", "parameters": "\(model.parameterCount)"])
         if model.metadata.isUntrained {
@@ -51,7 +94,6 @@ struct ClassifyCommand: ParsableCommand {
         detectorConfiguration.threshold = thresholdOption.threshold
         let batch = FileBatch(model: model, mode: mode, detectorConfiguration: detectorConfiguration, count: files.count,
                               progress: isatty(STDERR_FILENO) == 1 && files.count > 1)
-        let files = self.files
         DispatchQueue.concurrentPerform(iterations: min(jobs, files.count)) { worker in
             for index in stride(from: worker, to: files.count, by: jobs) where !batch.outputClosed {
                 let line: String
