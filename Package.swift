@@ -53,7 +53,8 @@ let package = Package(
         .target(name: "S4Audio", dependencies: ["CSndFile", "CALSA"]),
         // The detection pipeline: samples in, one event per spoken command out.
         .target(name: "S4Detection", dependencies: ["S4Core"], swiftSettings: coreSettings),
-        // The daemon: source → detector → JSON events, under systemd.
+        // The detection loop (source → detector → events), the batch engine of `classify`, the daemon
+        // under systemd and the Wyoming server.
         .target(
             name: "S4Service",
             dependencies: [

@@ -93,43 +93,31 @@ public final class ListenService: Service, @unchecked Sendable {
 
     private func captureLoop() throws {
         let detector = KeywordDetector(model: firstModel, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
-        var block = [Float](repeating: 0, count: 4096)
+        let loop = DetectionLoop(detector: detector) { [self] event throws(OutputError) in try emit(event) }
         var lastPing = ContinuousClock.now
         var overruns = 0
-        var samplesRead = 0
         defer {
             // Stopped by request: the utterance in progress is decided rather than dropped.
-            if stopRequested.load(ordering: .relaxed) {
-                for event in detector.finish() { _ = try? emit(event) }
-            }
+            if stopRequested.load(ordering: .relaxed) { _ = try? loop.finish() }
         }
-        while !stopRequested.load(ordering: .relaxed) {
+        let ending = try loop.run(source: source, sampleLimit: sampleLimit, shouldStop: { stopRequested.load(ordering: .relaxed) }) {
             // A new model takes over between utterances, so none is classified by two models.
             if reloadRequested.exchange(false, ordering: .relaxed), let next = reloader.reload() {
                 detector.replaceModel(next)
             }
-            var count = try block.withUnsafeMutableBufferPointer { try source.read(into: $0) }
             if source.overrunCount > overruns {
                 overruns = source.overrunCount
                 logger.warning("audio overrun: samples were lost (the capture fell behind)", metadata: ["overruns": "\(overruns)"])
-            }
-            if let sampleLimit { count = min(count, max(0, sampleLimit - samplesRead)) }
-            samplesRead += count
-            let events = count == 0
-                ? detector.finish()
-                : block.withUnsafeBufferPointer { detector.process(UnsafeBufferPointer(rebasing: $0[0..<count])) }
-            for event in events where try !emit(event) {
-                logger.notice("standard output closed; stopping")
-                return
-            }
-            if count == 0 {
-                logger.notice("end of input")
-                return
             }
             if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval {
                 pingWatchdog()
                 lastPing = .now
             }
+        }
+        switch ending {
+        case .sinkClosed: logger.notice("standard output closed; stopping")
+        case .endOfInput: logger.notice("end of input")
+        case .stopped: break
         }
     }
 
