@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "S4Core", targets: ["S4Core"]),
         .library(name: "S4Audio", targets: ["S4Audio"]),
         .library(name: "S4Detection", targets: ["S4Detection"]),
+        .library(name: "S4RandomModel", targets: ["S4RandomModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
@@ -40,7 +41,8 @@ let package = Package(
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
 
-        // The numerics core: S4 set-up, kernels, recurrence and the network. No files, devices or processes.
+        // The numerics core: S4 set-up, kernels, recurrence and the network, up to the logits of a
+        // window. No files, devices or processes.
         .target(
             name: "S4Core",
             dependencies: [
@@ -51,8 +53,14 @@ let package = Package(
         ),
         // Audio sources: decoded float samples at the source's own rate.
         .target(name: "S4Audio", dependencies: ["CSndFile", "CALSA"]),
-        // The detection pipeline: samples in, one event per spoken command out.
+        // The detection pipeline: samples in, one event per spoken command out; batch classification
+        // of clips in windows.
         .target(name: "S4Detection", dependencies: ["S4Core"], swiftSettings: coreSettings),
+        // Untrained models and the seeded generator: for tests, `bench --random` and `random-model`.
+        .target(
+            name: "S4RandomModel",
+            dependencies: ["S4Core", .product(name: "Numerics", package: "swift-numerics")]
+        ),
         // The detection loop (source → detector → events), the batch engine of `classify`, the daemon
         // under systemd and the Wyoming server.
         .target(
@@ -67,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "s4listen",
             dependencies: [
-                "S4Core", "S4Audio", "S4Detection", "S4Service",
+                "S4Core", "S4Audio", "S4Detection", "S4Service", "S4RandomModel",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -76,14 +84,14 @@ let package = Package(
         .testTarget(
             name: "S4CoreTests",
             dependencies: [
-                "S4Core",
+                "S4Core", "S4RandomModel",
                 .product(name: "Numerics", package: "swift-numerics"),
             ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "S4AudioTests", dependencies: ["S4Audio", "CSndFile"]),
-        .testTarget(name: "S4DetectionTests", dependencies: ["S4Detection", "S4Core"]),
-        .testTarget(name: "CLITests", dependencies: ["s4listen", "S4Audio"]),
+        .testTarget(name: "S4DetectionTests", dependencies: ["S4Detection", "S4Core", "S4RandomModel"]),
+        .testTarget(name: "CLITests", dependencies: ["s4listen", "S4Audio", "S4RandomModel"]),
         .testTarget(name: "S4ServiceTests", dependencies: ["S4Service"]),
     ]
 )

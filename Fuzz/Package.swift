@@ -17,6 +17,7 @@ let package = Package(
         // The detector fed arbitrary float frames (NaN, infinities, huge values included).
         .executableTarget(name: "FuzzDetector", dependencies: [
             "FuzzDriver", .product(name: "S4Core", package: "s4listen"), .product(name: "S4Detection", package: "s4listen"),
+            .product(name: "S4RandomModel", package: "s4listen"),
         ]),
     ]
 )

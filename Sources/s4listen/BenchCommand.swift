@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import S4Audio
 import S4Core
+import S4RandomModel
 import S4Service
 
 struct BenchCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import S4Core
+import S4RandomModel
 
 /// Writes an untrained model: for tests and benchmarks.
 struct RandomModelCommand: ParsableCommand {

@@ -1,4 +1,5 @@
 import Foundation
+import S4RandomModel
 
 /// A test recording made in the test: quiet noise with loud harmonic-tone bursts at known onsets,
 /// so that the energy gate finds each burst exactly where it was put, whatever the model says.
@@ -19,7 +20,7 @@ struct AudioScene {
     /// on the left only: the down-mix still holds them 30 dB above the noise.
     static func bursts(rate: Int, seconds: Double = 4.4, onsets: [Double] = [0.5, 1.8, 3.1], burst: Double = 0.4,
                        channels: Int = 1, seed: UInt64 = 1) -> AudioScene {
-        var random = SplitMix(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let frames = Int((seconds * Double(rate)).rounded())
         let starts = onsets.map { Int(($0 * Double(rate)).rounded()) }
         let length = Int((burst * Double(rate)).rounded())
@@ -68,21 +69,4 @@ struct AudioScene {
         put32(declaredDataBytes ?? UInt32(data.count))
         return header + data
     }
-}
-
-/// A small deterministic generator (SplitMix64), so scenes are the same on every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [−1, 1).
-    mutating func uniform() -> Float { Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import Numerics
-import Testing
 @testable import S4Core
+import S4RandomModel
+import Testing
 
 /// Convolution kernels against explicit powers of a dense Ā (s4-reference.md §3).
 @Suite struct KernelTests {

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 @testable import S4Core
+import S4RandomModel
+import Testing
 
 /// Reading model files: round trips, and every kind of bad file refused with a message naming it.
 @Suite struct ModelFileTests {

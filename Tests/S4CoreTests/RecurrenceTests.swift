@@ -1,7 +1,8 @@
 import Foundation
 import Numerics
-import Testing
 @testable import S4Core
+import S4RandomModel
+import Testing
 
 /// The recurrent view against the dense step and against the convolution view (s4-reference.md §4, §7.2).
 @Suite struct RecurrenceTests {

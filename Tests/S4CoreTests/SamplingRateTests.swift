@@ -1,7 +1,8 @@
 import Foundation
 import Numerics
-import Testing
 @testable import S4Core
+import S4RandomModel
+import Testing
 
 /// Δ rescaling (s4-reference.md §5): the same band-limited signal sampled at 8, 16 and 48 kHz
 /// gives the same continuous-time output when Δ_run = Δ_train·f_train/f, and not when Δ is left alone.

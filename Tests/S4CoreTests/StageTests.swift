@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 @testable import S4Core
+import S4RandomModel
+import Testing
 
 /// The network of stages: an S4 front end at the input rate, frame pooling defined in seconds,
 /// an S4 stack at the frame clock (docs/model-format.md).

@@ -1,7 +1,8 @@
 import Foundation
 import S4Core
-import Testing
 @testable import S4Detection
+import S4RandomModel
+import Testing
 
 /// The detector on synthetic scenes with a small random model, reporting every decision, so the
 /// segmentation itself is what is tested: one decision per burst, at the right place, the same

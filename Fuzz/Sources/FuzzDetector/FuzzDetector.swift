@@ -1,6 +1,7 @@
 import FuzzDriver
 import S4Core
 import S4Detection
+import S4RandomModel
 
 /// A small two-stage random model; the detector is made per input (its state is the subject).
 let model: S4Model = {

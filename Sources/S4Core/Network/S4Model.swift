@@ -6,6 +6,10 @@ public struct S4Block: Sendable {
     /// H → 2H followed by a GLU (value · σ(gate)), or H → H.
     public let output: LinearMap
     public var isGated: Bool { output.outputCount == 2 * output.inputCount }
+
+    public init(norm: Normalization, channels: [SSMChannel], output: LinearMap) {
+        self.norm = norm; self.channels = channels; self.output = output
+    }
 }
 
 /// A layer of a stage: a residual block, or a bare filter bank x ← SSM(x) whose H channels

@@ -1,5 +1,6 @@
 import Numerics
 @testable import S4Core
+import S4RandomModel
 
 /// Dense complex reference maths for the tests, independent of the engine's O(N) paths: the
 /// conjugate-expanded N × N system and the bilinear Ā = (2/Δ − A)⁻¹(2/Δ + A) by Gaussian elimination.

@@ -1,4 +1,5 @@
 import Numerics
+import S4Core
 
 /// Which of S4's two views computes the network.
 public enum InferenceMode: String, Sendable, CaseIterable {

@@ -1,3 +1,5 @@
+import S4Core
+
 /// Arithmetic counts for reporting achieved GFLOP/s (`s4listen bench`). A multiply-add counts
 /// 2; counted are the SSM, the linear maps, the norms, the pooling and the FFTs; activations are not.
 extension S4Stage {
@@ -36,7 +38,7 @@ extension S4Stage {
 extension S4Model {
     /// Each stage's operations per input sample in recurrent mode at `sampleRate`; the frame
     /// pooling counts to stage 0 and the final norm to the last stage.
-    public func recurrentFlopsPerSample(sampleRate: Double) -> [Double] {
+    func recurrentFlopsPerSample(sampleRate: Double) -> [Double] {
         var shares = stages.map(\.recurrentFlopsPerStep)
         if let pooling {
             let h0 = Double(stages[0].width), frame = pooling.boundaries(sampleRate: sampleRate).samplesPerFrame
@@ -48,7 +50,7 @@ extension S4Model {
     }
 
     /// Each stage's operations for one window of `length` samples in convolution mode.
-    public func convolutionFlops(length: Int, sampleRate: Double) -> [Double] {
+    func convolutionFlops(length: Int, sampleRate: Double) -> [Double] {
         let frames = pooling?.boundaries(sampleRate: sampleRate).completeFrames(in: length) ?? length
         var shares = stages.map { $0.convolutionFlops(steps: $0.clock == .input ? length : frames) }
         if pooling != nil { shares[0] += 2 * Double(stages[0].width) * Double(length) }
