@@ -51,8 +51,8 @@ let package = Package(
             ],
             swiftSettings: coreSettings
         ),
-        // Audio sources: decoded float samples at the source's own rate.
-        .target(name: "S4Audio", dependencies: ["CSndFile", "CALSA"]),
+        // Audio sources: decoded float samples at the source's own rate (a rate the core supports).
+        .target(name: "S4Audio", dependencies: ["S4Core", "CSndFile", "CALSA"]),
         // The detection pipeline: samples in, one event per spoken command out; batch classification
         // of clips in windows.
         .target(name: "S4Detection", dependencies: ["S4Core"], swiftSettings: coreSettings),

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CALSA
+import S4Core
 
 /// Live capture from an ALSA PCM (`default`, `hw:1,0`, `plughw:…`), or from a PCM defined by
 /// configuration text in this process (the `file` plugin, for tests and replays without hardware).

@@ -1,6 +1,4 @@
-/// Sampling rates any source accepts (files, pipes, devices, `bench`): a rate outside is taken as a
-/// broken header or a typo and refused, rather than fed to the model with an absurd Δ.
-public let supportedSampleRates = 1000...384_000
+import S4Core
 
 /// A stream of mono samples the daemon feeds to the model.
 ///

@@ -1,3 +1,5 @@
+import S4Core
+
 /// Why audio could not be read; each message names the source and the problem.
 public enum AudioSourceError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(source: String, reason: String)

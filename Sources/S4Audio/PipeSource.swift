@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import S4Core
 
 /// Audio arriving on standard input or any file descriptor (pipe, FIFO, socket, file), decoded as it
 /// arrives: a read returns the frames that are there instead of waiting for a full block or EOF.

@@ -1,5 +1,6 @@
 import CSndFile
 import Foundation
+import S4Core
 
 /// Any file libsndfile reads (WAV, FLAC, OGG, AIFF, …), at its own rate, down-mixed to mono
 /// Float in [−1, 1] block by block: memory stays constant however long the file is.

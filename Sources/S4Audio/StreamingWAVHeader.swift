@@ -1,3 +1,5 @@
+import S4Core
+
 /// The header of a WAV stream, read chunk by chunk from a pipe up to the start of the samples.
 ///
 /// Parsed here rather than by libsndfile because libsndfile on a pipe (1) cannot be told the four

@@ -214,7 +214,7 @@ public final class KeywordDetector {
         let end = decided.offset ?? gate.quietRunStart ?? decidedAt
         let ranked = zip(labels, mean).sorted { $0.1 > $1.1 }.map { (label: $0.0, probability: $0.1) }
         let best = ranked[0]
-        let isCommand = !best.label.hasPrefix("_") && best.probability >= configuration.threshold
+        let isCommand = Vocabulary.isCommand(best.label) && best.probability >= configuration.threshold
         guard isCommand || configuration.reportEverything else { return nil }
         return DetectionEvent(label: best.label, score: best.probability, start: Double(decided.onset) / sampleRate,
                               end: Double(end) / sampleRate, decidedAt: Double(decidedAt) / sampleRate, scores: ranked)

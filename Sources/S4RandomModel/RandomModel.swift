@@ -17,7 +17,7 @@ public struct RandomModelConfiguration: Sendable {
     public var stepRange = 0.001...0.1
     /// A second stage at the frame clock, after frame pooling.
     public var frames: FrameStageConfiguration?
-    public var labels = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_"]
+    public var labels = Vocabulary.labels
     public var sampleRate = 16000
     public var clipSeconds = 1.0
     public var seed: UInt64 = 1

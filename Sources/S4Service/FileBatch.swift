@@ -102,7 +102,7 @@ public final class FileBatch: @unchecked Sendable {
     /// The window whose best label is a command (not `_unknown_`/`_silence_`) with the highest
     /// score; if no window holds a command, the most confident window.
     static func mostConfidentCommand(_ windows: [Classification]) -> Classification {
-        let commands = windows.filter { !$0.label.hasPrefix("_") }
+        let commands = windows.filter { Vocabulary.isCommand($0.label) }
         let pool = commands.isEmpty ? windows : commands
         return pool.max { $0.score < $1.score }!
     }

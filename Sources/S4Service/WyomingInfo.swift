@@ -31,7 +31,7 @@ enum WyomingInfo {
     }
 
     /// The labels a client can ask for: the commands.
-    static func commands(of model: S4Model) -> [String] { model.labels.filter { !$0.hasPrefix("_") } }
+    static func commands(of model: S4Model) -> [String] { model.labels.filter(Vocabulary.isCommand) }
 
     /// A model's version: FNV-1a of its metadata (which records its training run and metrics), so
     /// a reloaded, retrained model shows a new one.

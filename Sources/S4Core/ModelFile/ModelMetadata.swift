@@ -129,8 +129,9 @@ public struct ModelMetadata: Sendable, Equatable {
         }
         self.labels = labels
         sampleRate = try top.integer("sample_rate")
-        guard (1000...384_000).contains(sampleRate) else {
-            throw .invalidMetadata("sample_rate must be between 1000 and 384000 Hz, got \(sampleRate)")
+        guard supportedSampleRates.contains(sampleRate) else {
+            throw .invalidMetadata(
+                "sample_rate must be between \(supportedSampleRates.lowerBound) and \(supportedSampleRates.upperBound) Hz, got \(sampleRate)")
         }
         inputMean = try top.number("input_mean")
         inputStd = try top.number("input_std")
