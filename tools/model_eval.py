@@ -16,7 +16,6 @@ Prints a Markdown table, then one JSON line with every figure (fractions 0–1).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -25,14 +24,10 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "train"))
+from vocabulary import COMMANDS, read_manifest  # noqa: E402  (found through the path above)
+
 DEFAULT_RATES = "8000,11025,16000,22050,44100,48000"
-
-
-def read_manifest(clips: str) -> list[tuple[str, str]]:
-    """(absolute path, label) for every clip listed in CLIPS/manifest.csv."""
-    with open(os.path.join(clips, "manifest.csv"), newline="") as f:
-        return [(os.path.join(clips, row["path"]), row["label"]) for row in csv.DictReader(f)]
 
 
 def resampled_copy(items, rate: int, cache: str, jobs: int) -> list[tuple[str, str]]:
@@ -75,7 +70,7 @@ def classify(binary: str, model: str, items, jobs: int, mode: str) -> dict[str, 
 
 
 def score(items, predicted: dict[str, str]) -> dict:
-    words = [(p, l) for p, l in items if l in WORDS]
+    words = [(p, l) for p, l in items if l in COMMANDS]
     ten = sum(predicted[p] == l for p, l in words) / max(1, len(words))
     twelve = sum(predicted[p] == l for p, l in items) / max(1, len(items))
     return {"ten_word": ten, "twelve_class": twelve, "word_clips": len(words), "clips": len(items)}
@@ -94,7 +89,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default="", help="folder for the resampled clips (default: a temporary one)")
     args = ap.parse_args(argv)
 
-    items = read_manifest(args.clips)
+    items = [(path, label) for path, label, _ in read_manifest(args.clips)]
     rates = [int(r) for r in args.rates.split(",") if r]
     cache_ctx = tempfile.TemporaryDirectory(prefix="s4listen-eval-") if not args.cache else None
     cache = args.cache or cache_ctx.name

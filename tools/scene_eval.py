@@ -18,7 +18,6 @@ Needs numpy, sox and a built s4listen. Usage:
   python3 tools/scene_eval.py [--clips DIR] [--seed N] [--minutes 10] [--rates 16000,48000]
 """
 import argparse
-import csv
 import json
 import os
 import random
@@ -30,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-COMMANDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models" / "train"))
+from vocabulary import COMMANDS, read_manifest  # noqa: E402  (found through the path above)
 RATE = 16000
 HERE = Path(__file__).resolve().parent.parent
 
@@ -61,10 +61,9 @@ def write_wav(path, samples, rate):
 
 def build_scene(clips_dir, noise_dir, minutes, seed):
     rng = random.Random(seed)
-    with open(clips_dir / "manifest.csv", newline="") as f:
-        manifest = [(row["path"], row["label"]) for row in csv.DictReader(f)]
-    commands = [clips_dir / p for p, label in manifest if label in COMMANDS]
-    unknown = [clips_dir / p for p, label in manifest if label == "_unknown_"]
+    manifest = read_manifest(str(clips_dir))
+    commands = [Path(p) for p, label, _ in manifest if label in COMMANDS]
+    unknown = [Path(p) for p, label, _ in manifest if label == "_unknown_"]
     if not commands:
         sys.exit(f"{clips_dir}: no clips of the ten commands in manifest.csv")
     noises = [load_clip(p) for p in sorted(noise_dir.glob("*.flac"))]

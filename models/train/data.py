@@ -7,7 +7,6 @@ _background_noise_/*.flac. Audio is read as float in [-1, 1].
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import os
@@ -18,6 +17,7 @@ import soundfile as sf
 import torch
 
 from model import SPEECH_COMMANDS_LABELS
+from vocabulary import read_manifest as read_manifest_rows
 
 SAMPLE_RATE = 16000
 DEFAULT_DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -32,9 +32,7 @@ class Item:
 
 
 def read_manifest(split_dir: str) -> list[Item]:
-    with open(os.path.join(split_dir, "manifest.csv"), newline="") as f:
-        return [Item(os.path.join(split_dir, r["path"]), r["label"], r.get("speaker") or "")
-                for r in csv.DictReader(f)]
+    return [Item(path, label, speaker) for path, label, speaker in read_manifest_rows(split_dir)]
 
 
 def _unit_hash(key: str, seed: int) -> float:

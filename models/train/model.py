@@ -22,9 +22,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from s4 import DiagSSM, DPLRSSM
+from vocabulary import LABELS
 
-SPEECH_COMMANDS_LABELS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
-                          "_unknown_", "_silence_"]
+# The labels a model is trained on (vocabulary.py is their one definition).
+SPEECH_COMMANDS_LABELS = LABELS
 
 
 @dataclass

@@ -28,9 +28,8 @@ import soundfile as sf
 import torch
 
 import data as D
-from model import SPEECH_COMMANDS_LABELS
+from vocabulary import COMMANDS
 
-COMMANDS = [label for label in SPEECH_COMMANDS_LABELS if not label.startswith("_")]
 # Speech Commands' other words, the ones behind its _unknown_ class.
 UNKNOWN_WORDS = ["bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin",
                  "nine", "one", "seven", "sheila", "six", "three", "tree", "two", "wow", "zero",
