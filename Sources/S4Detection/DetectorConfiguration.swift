@@ -1,11 +1,11 @@
 /// The knobs of the detector, in audio time (never wall-clock time), with defaults for Speech
 /// Commands-style one-second utterances.
 public struct DetectorConfiguration: Sendable {
-    /// Minimum probability of the winning command for an event. 0.7 is the lowest threshold at
-    /// which the bundled model meets ≤ 3% wrong labels and ≤ 5 false alarms per hour on scenes
-    /// of validation speakers (`make threshold-sweep`, models/README.md: 2.8% and none there,
-    /// 55.6% of the words matched, against 6.6%, 9 per hour and 67.5% at 0.5); lower it to miss
-    /// fewer words at the cost of more errors.
+    /// Minimum probability of the winning command for an event. The default is chosen for the
+    /// bundled model by a rule (the lowest threshold at which scenes of validation speakers meet
+    /// the targets for wrong labels and false alarms: `make threshold-sweep`); the rule and that
+    /// model's figures are in models/README.md. Lower it to miss fewer words at the cost of more
+    /// errors.
     public var threshold: Float = 0.7
     /// Also report `_unknown_`, `_silence_` and commands under the threshold (as events whose
     /// label is what the model said).

@@ -68,7 +68,7 @@ extension S4Model {
                 return SSMChannel(lambda: initialization.lambda.map(roundedComplex),
                                   p: stage.kernel == .dplr ? [initialization.p.map(roundedComplex)] : [],
                                   b: initialization.b.map(roundedComplex), c: c.map(roundedComplex),
-                                  d: rounded(rng.normal()), step: Foundation.exp(Double(Float(logStep))),
+                                  d: rounded(rng.normal()), stepSize: Foundation.exp(Double(Float(logStep))),
                                   method: stage.discretization)
             }
         }

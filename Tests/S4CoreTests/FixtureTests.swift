@@ -24,7 +24,7 @@ import Testing
         for (i, layer) in model.stages[0].layers.enumerated() {
             let expected = try reference.values("rate_\(rate).kernel.\(i)")
             for (h, channel) in layer.channels.enumerated() {
-                let kernel = channel.convolutionKernel(step: channel.step * scale, length: input.count)
+                let kernel = channel.convolutionKernel(stepSize: channel.stepSize * scale, length: input.count)
                 let row = Array(expected[(h * input.count)..<((h + 1) * input.count)])
                 #expect(relativeError(kernel, row) < 1e-9, "\(name) layer \(i) channel \(h)")
             }

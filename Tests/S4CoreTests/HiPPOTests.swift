@@ -13,7 +13,7 @@ import Testing
         let nplr = HiPPO.nplrLegS(stateSize: n)
         #expect(nplr.lambda.count == n / 2)
         #expect(nplr.lambda.allSatisfy { abs($0.real + 0.5) < 1e-9 && $0.imaginary < 0 })
-        let channel = SSMChannel(lambda: nplr.lambda, p: [nplr.p], b: nplr.b, c: nplr.b, d: 0, step: 1, method: .bilinear)
+        let channel = SSMChannel(lambda: nplr.lambda, p: [nplr.p], b: nplr.b, c: nplr.b, d: 0, stepSize: 1, method: .bilinear)
         let dense = DenseSystem(channel)
         let pFull = nplr.p + nplr.p.map(\.conjugate)
         for s in [Complex(0.3, 1.0), Complex(2.0, -5.0), Complex(0.0, 40.0)] {

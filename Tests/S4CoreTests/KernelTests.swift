@@ -11,7 +11,7 @@ import Testing
     @Test(arguments: [(8, 1, 0.01, 64), (8, 1, 0.1, 63), (16, 2, 0.003, 100), (8, 1, 0.5, 32)])
     func dplrKernelEqualsExplicitPowers(stateSize: Int, rank: Int, step: Double, length: Int) {
         let channel = randomChannel(stateSize: stateSize, rank: rank, step: step, seed: UInt64(stateSize * 31 + length))
-        let kernel = DPLRKernel.compute(channel, step: step, length: length)
+        let kernel = DPLRKernel.compute(channel, stepSize: step, length: length)
         let dense = DenseSystem(channel)
         let (aBar, bBar) = dense.bilinear(step: step)
         let reference = dense.kernelByPowers(aBar: aBar, bBar: bBar, length: length)
@@ -22,7 +22,7 @@ import Testing
     /// not negligible (small Δ, short L). This guards against a test that passes whatever C̃ is.
     @Test func lengthCorrectionIsNotANoOp() {
         let channel = randomChannel(stateSize: 8, step: 0.001, seed: 5)
-        let discrete = channel.discretized(step: 0.001)
+        let discrete = channel.discretized(stepSize: 0.001)
         let corrected = discrete.lengthCorrectedC(length: 50)
         let difference = zip(corrected, channel.c).map { ($0 - $1).length }.max()!
         #expect(difference > 1e-3)
@@ -31,9 +31,9 @@ import Testing
     @Test(arguments: [DiscretizationMethod.zoh, .bilinear])
     func diagonalKernelEqualsRecurrence(method: DiscretizationMethod) {
         let channel = randomChannel(stateSize: 16, diagonal: true, method: method, step: 0.02, seed: 9)
-        let kernel = DiagonalKernel.compute(channel, step: 0.02, length: 200)
+        let kernel = DiagonalKernel.compute(channel, stepSize: 0.02, length: 200)
         // Impulse response of the Double recurrence, without D.
-        let discrete = channel.discretized(step: 0.02)
+        let discrete = channel.discretized(stepSize: 0.02)
         var x = [Complex<Double>](repeating: .zero, count: channel.modeCount)
         var reference: [Double] = []
         for k in 0..<200 { reference.append(discrete.step(&x, input: k == 0 ? 1 : 0) - (k == 0 ? channel.d : 0)) }
@@ -45,7 +45,7 @@ import Testing
         let zoh = randomChannel(stateSize: 8, diagonal: true, method: .zoh, step: 0.2, seed: 3)
         var bilinear = zoh
         bilinear.method = .bilinear
-        let a = DiagonalKernel.compute(zoh, step: 0.2, length: 50), b = DiagonalKernel.compute(bilinear, step: 0.2, length: 50)
+        let a = DiagonalKernel.compute(zoh, stepSize: 0.2, length: 50), b = DiagonalKernel.compute(bilinear, stepSize: 0.2, length: 50)
         #expect(relativeError(a, b) > 1e-3)
     }
 

@@ -10,7 +10,7 @@ import Testing
     @Test(arguments: [(8, 1, 0.01), (16, 2, 0.1), (8, 1, 1.0)])
     func woodburyStepEqualsDenseStep(stateSize: Int, rank: Int, step: Double) {
         let channel = randomChannel(stateSize: stateSize, rank: rank, step: step, seed: 21)
-        let discrete = channel.discretized(step: step)
+        let discrete = channel.discretized(stepSize: step)
         let dense = DenseSystem(channel)
         let (aBar, bBar) = dense.bilinear(step: step)
         var rng = SeededGenerator(seed: 2)
@@ -55,7 +55,7 @@ import Testing
             } }
         } }
         for (h, channel) in channels.enumerated() {
-            let discrete = channel.discretized(step: channel.step)
+            let discrete = channel.discretized(stepSize: channel.stepSize)
             var x = [Complex<Double>](repeating: .zero, count: channel.modeCount)
             let reference = (0..<length).map { discrete.step(&x, input: Double(input[$0 * width + h])) }
             let got = (0..<length).map { output[$0 * width + h] }

@@ -18,12 +18,12 @@ import Testing
     /// Output at 16 kHz against output at `rate`, compared at the common instants.
     static func mismatch(_ channel: SSMChannel, rate: Double, scaleStep: Bool) -> Double {
         func run(_ u: [Double], step: Double) -> [Double] {
-            let discrete = channel.discretized(step: step)
+            let discrete = channel.discretized(stepSize: step)
             var x = [Complex<Double>](repeating: .zero, count: channel.modeCount)
             return u.map { discrete.step(&x, input: $0) }
         }
-        let reference = run(signal(rate: 16000), step: channel.step)
-        let other = run(signal(rate: rate), step: scaleStep ? channel.step * 16000 / rate : channel.step)
+        let reference = run(signal(rate: 16000), step: channel.stepSize)
+        let other = run(signal(rate: rate), step: scaleStep ? channel.stepSize * 16000 / rate : channel.stepSize)
         // Common instants: t = k/gcd-rate; skip the first 10 ms of start-up transient.
         let (small, large, ratio) = rate < 16000 ? (other, reference, Int(16000 / rate)) : (reference, other, Int(rate / 16000))
         let start = small.count / 25

@@ -45,7 +45,7 @@ public struct ConvolutionNetwork: Sendable {
     static func kernels(_ channels: [SSMChannel], stepScale: Double, length: Int) -> [[Double]] {
         let results = KernelResults(count: channels.count)
         DispatchQueue.concurrentPerform(iterations: channels.count) { i in
-            results.store(i, channels[i].convolutionKernel(step: channels[i].step * stepScale, length: length))
+            results.store(i, channels[i].convolutionKernel(stepSize: channels[i].stepSize * stepScale, length: length))
         }
         return results.values
     }

@@ -14,9 +14,9 @@ import Foundation
 /// The factor 2/(1+ω) is folded into the Cauchy terms, R′_n = 2Δ/(2(1−ω) − Δλ_n(1+ω)), so the
 /// node ω = −1 (even L) needs no special case.
 public enum DPLRKernel {
-    public static func compute(_ channel: SSMChannel, step delta: Double, length: Int) -> [Double] {
+    public static func compute(_ channel: SSMChannel, stepSize delta: Double, length: Int) -> [Double] {
         precondition(channel.isLowRank && length > 0)
-        let discrete = channel.discretized(step: delta)
+        let discrete = channel.discretized(stepSize: delta)
         let cTilde = discrete.lengthCorrectedC(length: length)
         let rank = channel.p.count
         let modes = channel.modeCount

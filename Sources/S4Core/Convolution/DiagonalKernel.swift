@@ -4,9 +4,9 @@ import Numerics
 /// in Double. No C̃ correction: the infinite kernel is simply truncated, which is exactly the
 /// recurrence over L steps from a zero state.
 public enum DiagonalKernel {
-    public static func compute(_ channel: SSMChannel, step delta: Double, length: Int) -> [Double] {
+    public static func compute(_ channel: SSMChannel, stepSize delta: Double, length: Int) -> [Double] {
         precondition(!channel.isLowRank)
-        let discrete = channel.discretized(step: delta)
+        let discrete = channel.discretized(stepSize: delta)
         guard case .diagonal(let a) = discrete.transition else { preconditionFailure() }
         var kernel = [Double](repeating: 0, count: length)
         for m in 0..<channel.modeCount {
@@ -23,8 +23,8 @@ public enum DiagonalKernel {
 extension SSMChannel {
     /// The convolution kernel of length L at step Δ (Cauchy + Woodbury for DPLR, Vandermonde
     /// for diagonal), without the skip term D.
-    public func convolutionKernel(step delta: Double, length: Int) -> [Double] {
-        isLowRank ? DPLRKernel.compute(self, step: delta, length: length)
-                  : DiagonalKernel.compute(self, step: delta, length: length)
+    public func convolutionKernel(stepSize delta: Double, length: Int) -> [Double] {
+        isLowRank ? DPLRKernel.compute(self, stepSize: delta, length: length)
+                  : DiagonalKernel.compute(self, stepSize: delta, length: length)
     }
 }

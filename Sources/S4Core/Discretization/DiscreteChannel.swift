@@ -17,15 +17,16 @@ public struct DiscreteChannel: Sendable {
     public let bBar: [Complex<Double>]
     public let c: [Complex<Double>]
     public let d: Double
-    public let step: Double
+    /// The step size Δ it was discretised at (`step(_:input:)` is one step of the recurrence).
+    public let stepSize: Double
 
-    init(_ channel: SSMChannel, step delta: Double) {
-        step = delta
+    init(_ channel: SSMChannel, stepSize delta: Double) {
+        stepSize = delta
         c = channel.c
         d = channel.d
         if channel.isLowRank {
             precondition(channel.method == .bilinear, "DPLR kernels are bilinear")
-            let woodbury = DPLRBilinear(lambda: channel.lambda, p: channel.p, step: delta)
+            let woodbury = DPLRBilinear(lambda: channel.lambda, p: channel.p, stepSize: delta)
             transition = .lowRank(woodbury)
             bBar = woodbury.inverse(channel.b.map { 2 * $0 })
         } else {

@@ -23,20 +23,20 @@ public struct SSMChannel: Sendable {
     public var c: [Complex<Double>]
     /// The skip term D.
     public var d: Double
-    /// Δ at the model's training rate.
-    public var step: Double
+    /// The step size Δ at the model's training rate.
+    public var stepSize: Double
     public var method: DiscretizationMethod
 
     public init(lambda: [Complex<Double>], p: [[Complex<Double>]], b: [Complex<Double>], c: [Complex<Double>],
-                d: Double, step: Double, method: DiscretizationMethod) {
-        self.lambda = lambda; self.p = p; self.b = b; self.c = c; self.d = d; self.step = step; self.method = method
+                d: Double, stepSize: Double, method: DiscretizationMethod) {
+        self.lambda = lambda; self.p = p; self.b = b; self.c = c; self.d = d; self.stepSize = stepSize; self.method = method
     }
 
     public var modeCount: Int { lambda.count }
     public var isLowRank: Bool { !p.isEmpty }
 
     /// The discrete system for step size Δ.
-    public func discretized(step delta: Double) -> DiscreteChannel {
-        DiscreteChannel(self, step: delta)
+    public func discretized(stepSize delta: Double) -> DiscreteChannel {
+        DiscreteChannel(self, stepSize: delta)
     }
 }

@@ -84,7 +84,7 @@ extension S4Model {
                 }
                 addComplex("\(prefix).ssm.b", shape: [h, m], channels.flatMap(\.b))
                 addComplex("\(prefix).ssm.c", shape: [h, m], channels.flatMap(\.c))
-                writer.add("\(prefix).ssm.log_dt", shape: [h], values: channels.map { Float(Foundation.log($0.step)) })
+                writer.add("\(prefix).ssm.log_dt", shape: [h], values: channels.map { Float(Foundation.log($0.stepSize)) })
                 writer.add("\(prefix).ssm.d", shape: [h], values: channels.map { Float($0.d) })
             }
         }
@@ -171,7 +171,7 @@ private struct TensorReader {
             return SSMChannel(lambda: Array(lambda[(ch * m)..<((ch + 1) * m)]),
                               p: (0..<rank).map { r in Array(p[((r * h + ch) * m)..<((r * h + ch + 1) * m)]) },
                               b: Array(b[(ch * m)..<((ch + 1) * m)]), c: Array(c[(ch * m)..<((ch + 1) * m)]),
-                              d: d[ch], step: step, method: description.discretization)
+                              d: d[ch], stepSize: step, method: description.discretization)
         }
     }
 }

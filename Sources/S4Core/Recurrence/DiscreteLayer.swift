@@ -37,7 +37,7 @@ struct DiscreteLayer: Sendable {
         var skip = [Lanes](repeating: .zero, count: blockCount)
         for (h, channel) in channels.enumerated() {
             let block = h / Self.laneCount, lane = h % Self.laneCount
-            let discrete = channel.discretized(step: channel.step * stepScale)
+            let discrete = channel.discretized(stepSize: channel.stepSize * stepScale)
             let twoC = discrete.c.map { 2 * $0 }
             var columns: [[Double]] = []
             func add(_ values: [Complex<Double>], scale: Double = 1) {
@@ -46,7 +46,7 @@ struct DiscreteLayer: Sendable {
             }
             switch discrete.transition {
             case .lowRank(let woodbury):
-                add(woodbury.e); add(woodbury.dInverse); add(discrete.bBar); add(twoC)
+                add(woodbury.e); add(woodbury.inverseDiagonal); add(discrete.bBar); add(twoC)
                 for (p, r) in zip(woodbury.p, woodbury.rTilde) { add(p); add(r, scale: 2) }
             case .diagonal(let a):
                 add(a); add(discrete.bBar); add(twoC)

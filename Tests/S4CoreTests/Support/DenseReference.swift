@@ -102,5 +102,5 @@ func randomChannel(stateSize n: Int, rank: Int = 1, diagonal: Bool = false, meth
     let p = diagonal ? [] : (0..<rank).map { r in r == 0 ? initialization.p.map(perturb) : initialization.p.map { _ in Complex(0.3 * rng.normal(), 0.3 * rng.normal()) } }
     let b = initialization.b.map(perturb)
     let c = (0..<(n / 2)).map { _ in Complex(rng.normal(), rng.normal()) }
-    return SSMChannel(lambda: lambda, p: p, b: b, c: c, d: rng.normal(), step: step, method: method)
+    return SSMChannel(lambda: lambda, p: p, b: b, c: c, d: rng.normal(), stepSize: step, method: method)
 }
