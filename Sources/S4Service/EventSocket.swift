@@ -40,52 +40,25 @@ public final class EventSocket: Sendable {
     public init(path: String, logger: Logger) throws(ServiceError) {
         self.path = path
         self.logger = logger
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard !bytes.isEmpty, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw .socket(path: path, reason: "path is empty or too long")
+        let fd: Int32
+        do {
+            (fd, identity) = try UnixListener.listen(path: path, nonBlocking: true, backlog: 128)
+        } catch {
+            throw .socket(path: path, reason: error.reason)
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        var status = stat()
-        if lstat(path, &status) == 0 {
-            guard status.st_mode & S_IFMT == S_IFSOCK else { throw .socket(path: path, reason: "exists and is not a socket") }
-            guard !Self.accepts(&address) else {
-                throw .socket(path: path, reason: "another process is listening there (a second s4listen?)")
-            }
-            unlink(path)  // stale: nobody answers
-        }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw .socket(path: path, reason: String(cString: strerror(errno))) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        // Any local user may read the events, whatever the daemon's umask.
         var pipeEnds: [Int32] = [-1, -1]
-        guard bound == 0, chmod(path, 0o666) == 0, listen(fd, 128) == 0, lstat(path, &status) == 0,
-              pipe(&pipeEnds) == 0 else {
+        guard pipe(&pipeEnds) == 0 else {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)
-            if bound == 0 { unlink(path) }
+            unlink(path)
             throw .socket(path: path, reason: reason)
         }
         pipeEnds.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
         listener = fd
         wake = (pipeEnds[0], pipeEnds[1])
-        identity = (status.st_dev, status.st_ino)
         let thread = Thread { [self] in acceptLoop() }
         thread.name = "s4listen event socket"
         thread.start()
-    }
-
-    /// Whether something accepts connections at `address` now.
-    private static func accepts(_ address: inout sockaddr_un) -> Bool {
-        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard probe >= 0 else { return false }
-        defer { Glibc.close(probe) }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
     }
 
     /// Accepts clients as they come until `close()`; then closes the listener and the wake pipe.

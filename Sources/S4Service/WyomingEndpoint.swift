@@ -51,29 +51,11 @@ public enum WyomingEndpoint: Sendable, Equatable, CustomStringConvertible {
         case .stdio:
             throw .endpoint(uri: description, reason: "standard input and output are not a listening socket")
         case .unix(let path):
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-                throw .endpoint(uri: description, reason: "socket path is too long")
+            do {
+                return try UnixListener.listen(path: path, backlog: backlog).fd
+            } catch {
+                throw .endpoint(uri: description, reason: error.reason)
             }
-            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-            var status = stat()
-            if lstat(path, &status) == 0 {
-                guard status.st_mode & S_IFMT == S_IFSOCK else { throw .endpoint(uri: description, reason: "exists and is not a socket") }
-                let probe = try open(AF_UNIX)
-                defer { close(probe) }
-                guard Self.connect(probe, &address) != 0 else {
-                    throw .endpoint(uri: description, reason: "another process is listening there")
-                }
-                unlink(path)
-            }
-            let fd = try open(AF_UNIX)
-            // Any local user may connect, whatever the daemon's umask (as the event socket).
-            guard Self.bind(fd, &address) == 0, chmod(path, 0o666) == 0, Glibc.listen(fd, backlog) == 0 else {
-                throw failure(closing: fd)
-            }
-            return fd
         case .tcp(let host, let port):
             var hints = addrinfo()
             hints.ai_family = AF_UNSPEC
@@ -111,17 +93,5 @@ public enum WyomingEndpoint: Sendable, Equatable, CustomStringConvertible {
         let reason = String(cString: strerror(errno))
         close(fd)
         return .endpoint(uri: description, reason: reason)
-    }
-
-    private static func bind(_ fd: Int32, _ address: inout sockaddr_un) -> Int32 {
-        withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-    }
-
-    private static func connect(_ fd: Int32, _ address: inout sockaddr_un) -> Int32 {
-        withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
     }
 }

@@ -83,13 +83,7 @@ struct ClassifyCommand: ParsableCommand {
     func run() throws {
         let logger = makeLogger(verbose: verbose)
         let files = try selectedFiles()
-        let (model, path) = try modelOptions.load()
-        logger.debug("model loaded", metadata: ["path": "\(path)", "parameters": "\(model.parameterCount)"])
-        if model.metadata.isUntrained {
-            logger.warning("model \(path) is untrained (random weights): its labels are meaningless")
-        }
-        var detectorConfiguration = DetectorConfiguration()
-        detectorConfiguration.threshold = thresholdOption.threshold
+        let (model, detectorConfiguration) = try modelOptions.loadForDetection(threshold: thresholdOption, logger: logger)
         let batch = FileBatch(model: model, mode: mode, detectorConfiguration: detectorConfiguration)
         let showsProgress = isatty(STDERR_FILENO) == 1 && files.count > 1
         let failures = try batch.run(

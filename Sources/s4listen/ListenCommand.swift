@@ -65,13 +65,9 @@ struct ListenCommand: AsyncParsableCommand {
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a closed reader is seen as a write error and ends the run cleanly
         let logger = makeLogger(verbose: verbose)
-        let (model, path) = try modelOptions.load()
-        if model.metadata.isUntrained {
-            logger.warning("model \(path) is untrained (random weights): its labels are meaningless")
-        }
+        let (model, thresholdConfiguration) = try modelOptions.loadForDetection(threshold: thresholdOption, logger: logger)
         let source = try openSource()
-        var detectorConfiguration = DetectorConfiguration()
-        detectorConfiguration.threshold = thresholdOption.threshold
+        var detectorConfiguration = thresholdConfiguration
         detectorConfiguration.reportEverything = all
         let eventSocket = try socket.map { path throws(ServiceError) in try EventSocket(path: path, logger: logger) }
         defer { eventSocket?.close() }  // the socket file goes before the process does

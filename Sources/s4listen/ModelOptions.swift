@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import S4Core
+import S4Detection
 
 /// `--model PATH`, or the bundled default found without flags.
 struct ModelOptions: ParsableArguments {
@@ -44,6 +46,21 @@ struct ModelOptions: ParsableArguments {
         } catch {
             throw CommandFailure("\(path): \(error)")
         }
+    }
+}
+
+extension ModelOptions {
+    /// What `listen`, `classify` and `serve` start from: the model (a model with random weights is
+    /// run, with a warning) and the detector's settings with the threshold given.
+    func loadForDetection(threshold: ThresholdOption, logger: Logger) throws -> (model: S4Model, configuration: DetectorConfiguration) {
+        let (model, path) = try load()
+        logger.debug("model loaded", metadata: ["path": "\(path)", "parameters": "\(model.parameterCount)"])
+        if model.metadata.isUntrained {
+            logger.warning("model \(path) is untrained (random weights): its labels are meaningless")
+        }
+        var configuration = DetectorConfiguration()
+        configuration.threshold = threshold.threshold
+        return (model, configuration)
     }
 }
 

@@ -47,12 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a client that is gone is a write error on its own connection
         let logger = makeLogger(verbose: verbose)
-        let (model, path) = try modelOptions.load()
-        if model.metadata.isUntrained {
-            logger.warning("model \(path) is untrained (random weights): its labels are meaningless")
-        }
-        var detectorConfiguration = DetectorConfiguration()
-        detectorConfiguration.threshold = thresholdOption.threshold
+        let (model, detectorConfiguration) = try modelOptions.loadForDetection(threshold: thresholdOption, logger: logger)
         var limits = WyomingLimits()
         limits.payloadBytes = maxPayloadBytes
         let notifier = SystemdNotifier()
