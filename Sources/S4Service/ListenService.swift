@@ -100,7 +100,8 @@ public final class ListenService: Service, @unchecked Sendable {
             // Stopped by request: the utterance in progress is decided rather than dropped.
             if stopRequested.load(ordering: .relaxed) { _ = try? loop.finish() }
         }
-        let ending = try loop.run(source: source, sampleLimit: sampleLimit, shouldStop: { stopRequested.load(ordering: .relaxed) }) {
+        let ending = try loop.run(source: source, sampleLimit: sampleLimit, shouldStop: { stopRequested.load(ordering: .relaxed) },
+                                  beforeRead: {
             // A new model takes over between utterances, so none is classified by two models.
             if reloadRequested.exchange(false, ordering: .relaxed), let next = reloader.reload() {
                 detector.replaceModel(next)
@@ -113,7 +114,7 @@ public final class ListenService: Service, @unchecked Sendable {
                 pingWatchdog()
                 lastPing = .now
             }
-        }
+        })
         switch ending {
         case .sinkClosed: logger.notice("standard output closed; stopping")
         case .endOfInput: logger.notice("end of input")
