@@ -56,7 +56,7 @@ def classify(binary: str, model: str, items, jobs: int, mode: str) -> dict[str, 
     """file -> predicted label, from one `s4listen classify` run over all files."""
     cmd = [binary, "classify", "--model", model, "--jobs", str(jobs), "--mode", mode]
     cmd += [p for p, _ in items]
-    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True)
     labels = {}
     for line in res.stdout.splitlines():
         obj = json.loads(line)
@@ -107,8 +107,8 @@ def main(argv=None) -> int:
         if cache_ctx is not None:
             cache_ctx.cleanup()
 
-    print(f"| input rate (Hz) | ten-word accuracy | 12-class accuracy |")
-    print(f"|---|---|---|")
+    print("| input rate (Hz) | ten-word accuracy | 12-class accuracy |")
+    print("|---|---|---|")
     for rate, r in results.items():
         print(f"| {rate} | {100 * r['ten_word']:.1f}% ({r['word_clips']} clips) | "
               f"{100 * r['twelve_class']:.1f}% ({r['clips']} clips) |")

@@ -89,7 +89,8 @@ class Stream:
         await self.client.connect()
         await self.client.write_event(Detect(names=self.names).event())
         if self.audio_start:
-            await self.client.write_event(AudioStart(rate=self.rate, width=self.width, channels=self.channels, timestamp=0).event())
+            start = AudioStart(rate=self.rate, width=self.width, channels=self.channels, timestamp=0)
+            await self.client.write_event(start.event())
 
     def chunks(self):
         for offset in range(0, len(self.data), self.step):
@@ -179,7 +180,7 @@ def answer(sock: socket.socket) -> dict:
             if not part:
                 break
             received += part
-    except (ConnectionResetError, socket.timeout):
+    except (TimeoutError, ConnectionResetError):
         pass
     if not received:
         return {"type": "closed"}
@@ -230,7 +231,7 @@ def burst(uri: str, count: int) -> dict:
             data = sock.recv(4096)
             if b"too-many-clients" in data or b"error" in data:
                 refused += 1
-        except (socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             pass
     for sock in sockets:
         sock.close()

@@ -53,11 +53,11 @@ def _norm_tensors(out, prefix: str, n):
         out[f"{prefix}.running_var"] = _np32(n.running_var)
 
 
-def model_tensors(model) -> "OrderedDict[str, np.ndarray]":
+def model_tensors(model) -> OrderedDict[str, np.ndarray]:
     if isinstance(model, StagesModel):
         return stages_tensors(model)
     cfg = model.cfg
-    out: "OrderedDict[str, np.ndarray]" = OrderedDict()
+    out: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def norm(prefix, n):
         out[f"{prefix}.weight"] = _np32(n.weight)
@@ -92,9 +92,9 @@ def model_tensors(model) -> "OrderedDict[str, np.ndarray]":
     return out
 
 
-def stages_tensors(model: StagesModel) -> "OrderedDict[str, np.ndarray]":
+def stages_tensors(model: StagesModel) -> OrderedDict[str, np.ndarray]:
     cfg = model.cfg
-    out: "OrderedDict[str, np.ndarray]" = OrderedDict()
+    out: OrderedDict[str, np.ndarray] = OrderedDict()
     kinds = [cfg.front_kernel] + [sc.kernel for sc in cfg.frame_stages]
     for s, st in enumerate(model.stages):
         out[f"stages.{s}.encoder.weight"] = _np32(st.encoder.weight)  # [H, W]

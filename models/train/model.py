@@ -14,14 +14,13 @@ variance, eps inside the sqrt) or BatchNorm1d (eval: per-channel affine).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from s4 import DiagSSM, DPLRSSM
+from s4 import DPLRSSM, DiagSSM
 from vocabulary import LABELS
 
 # The labels a model is trained on (vocabulary.py is their one definition).

@@ -594,4 +594,4 @@ if __name__ == "__main__":
     try:
         main()
     except TeacherFileError as e:
-        raise SystemExit(f"oww_teacher: {e}")
+        raise SystemExit(f"oww_teacher: {e}") from e

@@ -25,7 +25,6 @@ by frame); tests hold them equal in float64.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from model import SPEECH_COMMANDS_LABELS, Block, ModelConfig, apply_norm
-from s4 import DiagSSM, DPLRSSM, diag_kernel, fast_fft_length, s4d_filterbank
+from s4 import DPLRSSM, DiagSSM, fast_fft_length, s4d_filterbank
 
 FORMAT_VERSION = 2
 

@@ -170,16 +170,16 @@ def parse_deadline(s: str) -> float | None:
         return None
     if len(s) <= 5 and ":" in s:
         hh, mm = (int(v) for v in s.split(":"))
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         return now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
     d = datetime.datetime.fromisoformat(s)
     if d.tzinfo is None:
-        d = d.replace(tzinfo=datetime.timezone.utc)
+        d = d.replace(tzinfo=datetime.UTC)
     return d.timestamp()
 
 
 def utc_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M:%S")
+    return datetime.datetime.now(datetime.UTC).strftime("%H:%M:%S")
 
 
 def seed_all(seed: int):
@@ -334,7 +334,9 @@ class TeacherCache:
         if items is not None:
             if len(items) != self.clips:
                 raise SystemExit(f"{self.path}: {len(items)} items for {self.clips} clips")
-            tail = lambda p: "/".join(os.path.normpath(str(p)).split(os.sep)[-2:])
+            def tail(p):
+                return "/".join(os.path.normpath(str(p)).split(os.sep)[-2:])
+
             leak = {tail(p) for p in items} & {tail(it.path) for it in val_items}
             if leak:
                 raise SystemExit(f"{self.path} holds {len(leak)} validation clips, e.g. {sorted(leak)[0]}")
@@ -495,7 +497,7 @@ def main(argv=None):
         return time.time() + margin >= deadline
 
     if deadline is not None:
-        print(f"deadline {datetime.datetime.fromtimestamp(deadline, datetime.timezone.utc).isoformat()}"
+        print(f"deadline {datetime.datetime.fromtimestamp(deadline, datetime.UTC).isoformat()}"
               f" ({(deadline - time.time()) / 60:.1f} min from now)", flush=True)
     stopped = False
     for epoch in range(start_epoch, args.epochs):

@@ -104,7 +104,7 @@ def test_tiny_training_run_and_resume(tmp_path):
     assert os.path.exists(os.path.join(out, "last.pt"))
     ck = torch.load(os.path.join(out, "last.pt"), weights_only=False)
     assert ck["epoch"] == 1
-    metrics = train.main(common + ["--epochs", "2", "--resume", "auto"])
+    train.main(common + ["--epochs", "2", "--resume", "auto"])
     ck = torch.load(os.path.join(out, "last.pt"), weights_only=False)
     assert ck["epoch"] == 2 and len(ck["history"]) == 2
     path = os.path.join(out, "model.safetensors")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from export import export_model, load_model, read_header, read_metadata
+from export import export_model, load_model, read_header
 from make_fixtures import DEFAULT_OUT, reference
 from test_model import tiny
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_data_train import _make_dataset
 
 import teacher as T
 import train
 from export import read_metadata
-from test_data_train import _make_dataset
 
 
 def test_mel_filters_are_triangles_in_rising_order():

@@ -7,13 +7,13 @@ import os
 import numpy as np
 import pytest
 import torch
+from test_data_train import _make_dataset
 
 import data as D
 import stages as S
 import train
 from export import load_model, read_metadata
 from model import SPEECH_COMMANDS_LABELS
-from test_data_train import _make_dataset
 
 
 def _fake_cache(root, out, seed, val_fraction, K=2):
