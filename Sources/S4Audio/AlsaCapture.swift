@@ -1,8 +1,9 @@
+import CALSA
+import S4Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CALSA
-import S4Core
 
 /// Live capture from an ALSA PCM (`default`, `hw:1,0`, `plughw:…`), or from a PCM defined by
 /// configuration text in this process (the `file` plugin, for tests and replays without hardware).
@@ -61,17 +62,20 @@ public final class AlsaCapture: AudioSource {
         if let channels, !(1...StreamingWAVHeader.maxChannels).contains(channels) {
             throw .cannotOpen(source: source, reason: "\(channels) channels (1…\(StreamingWAVHeader.maxChannels) supported)")
         }
-        self.configuration = try configuration.map { text throws(AudioSourceError) in try AlsaConfiguration(text: text, source: source) }
+        self.configuration = try configuration.map { text throws(AudioSourceError) in
+            try AlsaConfiguration(text: text, source: source)
+        }
 
         // Opened non-blocking so that a device held by another program fails at once instead of
         // hanging the daemon's start; reads are then switched to blocking.
         var handle: OpaquePointer?
         let mode = Int32(SND_PCM_NONBLOCK)
-        let opened = if let tree = self.configuration?.tree {
-            snd_pcm_open_lconf(&handle, device, SND_PCM_STREAM_CAPTURE, mode, tree)
-        } else {
-            snd_pcm_open(&handle, device, SND_PCM_STREAM_CAPTURE, mode)
-        }
+        let opened =
+            if let tree = self.configuration?.tree {
+                snd_pcm_open_lconf(&handle, device, SND_PCM_STREAM_CAPTURE, mode, tree)
+            } else {
+                snd_pcm_open(&handle, device, SND_PCM_STREAM_CAPTURE, mode)
+            }
         guard opened == 0, let handle else {
             throw .cannotOpen(source: source, reason: "cannot open for capture: \(Self.errorText(opened))")
         }

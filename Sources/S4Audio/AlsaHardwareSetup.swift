@@ -76,6 +76,7 @@ struct AlsaHardwareSetup: Equatable {
         var actualChannels: UInt32 = 0
         try check(snd_pcm_hw_params_get_channels(params, &actualChannels), "channels")
         try check(snd_pcm_hw_params_get_period_size(params, &period, &dir), "period size")
-        return AlsaHardwareSetup(sampleRate: Int(actualRate), channels: Int(actualChannels), encoding: encoding, periodFrames: Int(period))
+        return AlsaHardwareSetup(
+            sampleRate: Int(actualRate), channels: Int(actualChannels), encoding: encoding, periodFrames: Int(period))
     }
 }

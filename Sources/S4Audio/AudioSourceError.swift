@@ -10,7 +10,8 @@ public enum AudioSourceError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .cannotOpen(let source, let reason): "\(source): cannot read audio: \(reason)"
-        case .unsupportedRate(let source, let rate): "\(source): sampling rate \(rate) Hz is outside \(supportedSampleRates.lowerBound)…\(supportedSampleRates.upperBound) Hz"
+        case .unsupportedRate(let source, let rate):
+            "\(source): sampling rate \(rate) Hz is outside \(supportedSampleRates.lowerBound)…\(supportedSampleRates.upperBound) Hz"
         case .noAudio(let source): "\(source): contains no audio frames"
         case .readFailed(let source, let reason): "\(source): read failed: \(reason)"
         }

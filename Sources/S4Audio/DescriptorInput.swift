@@ -19,7 +19,9 @@ struct DescriptorInput {
         // A closed standard input can be taken over by the runtime's own descriptors (an eventfd
         // has no file type): that is not audio either.
         let type = status.st_mode & S_IFMT
-        guard type != 0 else { throw .cannotOpen(source: source, reason: "file descriptor \(fd) is not open (closed, or not a stream)") }
+        guard type != 0 else {
+            throw .cannotOpen(source: source, reason: "file descriptor \(fd) is not open (closed, or not a stream)")
+        }
         guard type != S_IFDIR else { throw .cannotOpen(source: source, reason: "is a directory, not an audio stream") }
         self.fd = fd
         self.source = source

@@ -1,9 +1,10 @@
+import S4Core
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import S4Core
 
 /// Audio arriving on standard input or any file descriptor (pipe, FIFO, socket, file), decoded as it
 /// arrives: a read returns the frames that are there instead of waiting for a full block or EOF.
@@ -79,9 +80,13 @@ public final class PipeSource: AudioSource {
                 // Detection met an empty stream: say so rather than ask for a rate.
                 if format == nil && magic.isEmpty { throw .noAudio(source: name) }
                 if format == nil {
-                    let start = magic.map { String($0, radix: 16).count < 2 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
-                    throw .cannotOpen(source: name, reason: "not a WAV stream (it starts with bytes \(start.joined(separator: " "))), "
-                        + "and raw s16le input needs a sampling rate (--rate)")
+                    let start = magic.map {
+                        String($0, radix: 16).count < 2 ? "0" + String($0, radix: 16) : String($0, radix: 16)
+                    }
+                    throw .cannotOpen(
+                        source: name,
+                        reason: "not a WAV stream (it starts with bytes \(start.joined(separator: " "))), "
+                            + "and raw s16le input needs a sampling rate (--rate)")
                 }
                 throw .cannotOpen(source: name, reason: "raw \(self.format.rawValue) input needs a sampling rate")
             }

@@ -15,7 +15,8 @@ enum SoundFileDiagnosis {
         case S_IFDIR:
             throw .cannotOpen(source: path, reason: "is a directory, not an audio file")
         case S_IFIFO:
-            throw .cannotOpen(source: path, reason: "is a named pipe, not a file: stream it with `s4listen listen --input \(path)`")
+            throw .cannotOpen(
+                source: path, reason: "is a named pipe, not a file: stream it with `s4listen listen --input \(path)`")
         case S_IFREG where status.st_size == 0:
             throw .noAudio(source: path)
         default:

@@ -61,7 +61,8 @@ struct StreamingWAVHeader: Equatable {
                     throw .unsupportedRate(source: source, rate: format.rate)
                 }
                 let length = size > 0 && size < streamingLength ? size : nil
-                return StreamingWAVHeader(sampleRate: format.rate, channels: format.channels, encoding: format.encoding, dataBytes: length)
+                return StreamingWAVHeader(
+                    sampleRate: format.rate, channels: format.channels, encoding: format.encoding, dataBytes: length)
             default:
                 // LIST, fact, ds64, PEAK, …: not needed for streaming, read past them.
                 guard try input.skip(size + size % 2) else { throw fail("WAV header ends inside the \(id) chunk") }
@@ -80,15 +81,16 @@ struct StreamingWAVHeader: Equatable {
         if tag == 0xFFFE, body.count >= 26 {
             tag = Int(littleEndianUInt16(body, at: 24))  // WAVE_FORMAT_EXTENSIBLE: first two bytes of the sub-format GUID
         }
-        let encoding: SampleEncoding? = switch (tag, bits) {
-        case (1, 8): .unsigned8
-        case (1, 16): .signed16
-        case (1, 24): .signed24
-        case (1, 32): .signed32
-        case (3, 32): .float32
-        case (3, 64): .float64
-        default: nil
-        }
+        let encoding: SampleEncoding? =
+            switch (tag, bits) {
+            case (1, 8): .unsigned8
+            case (1, 16): .signed16
+            case (1, 24): .signed24
+            case (1, 32): .signed32
+            case (3, 32): .float32
+            case (3, 64): .float64
+            default: nil
+            }
         guard let encoding else {
             throw fail("WAV encoding \(tag) with \(bits) bits is not supported (integer PCM or float only)")
         }
@@ -99,8 +101,10 @@ struct StreamingWAVHeader: Equatable {
     /// A chunk id as text for a message: printable ASCII as is, other bytes as \xNN, so a damaged
     /// header cannot put a newline or control characters into a log line.
     static func printable(_ bytes: ArraySlice<UInt8>) -> String {
-        bytes.map { (0x20..<0x7F).contains($0) ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16, uppercase: true).leftPadded() }
-            .joined()
+        bytes.map {
+            (0x20..<0x7F).contains($0) ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16, uppercase: true).leftPadded()
+        }
+        .joined()
     }
 
     private static func littleEndianUInt16(_ bytes: [UInt8], at offset: Int) -> UInt16 {
@@ -112,6 +116,6 @@ struct StreamingWAVHeader: Equatable {
     }
 }
 
-private extension String {
-    func leftPadded() -> String { count < 2 ? "0" + self : self }
+extension String {
+    fileprivate func leftPadded() -> String { count < 2 ? "0" + self : self }
 }

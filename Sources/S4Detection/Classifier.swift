@@ -76,8 +76,10 @@ public struct Classifier: Sendable {
             if available < l && available * 2 < l && !results.isEmpty { break }
             var window = Array(samples[start..<(start + available)])
             window += repeatElement(0, count: l - available)
-            results.append(Classification(labels: model.labels, logits: logits(window),
-                                          start: Double(start) / sampleRate, end: Double(start + l) / sampleRate))
+            results.append(
+                Classification(
+                    labels: model.labels, logits: logits(window),
+                    start: Double(start) / sampleRate, end: Double(start + l) / sampleRate))
             start += l
         } while start < samples.count
         return results

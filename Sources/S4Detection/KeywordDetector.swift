@@ -156,7 +156,9 @@ public final class KeywordDetector {
         for (i, state) in windows.states.enumerated() where current.probabilities[i] == nil {
             while state.sampleCount < windows.length {
                 let count = min(zeros.count, windows.length - state.sampleCount)
-                zeros.withUnsafeBufferPointer { windows.network.process(UnsafeBufferPointer(rebasing: $0[0..<count]), state: state) }
+                zeros.withUnsafeBufferPointer {
+                    windows.network.process(UnsafeBufferPointer(rebasing: $0[0..<count]), state: state)
+                }
             }
             current.probabilities[i] = Classification.softmax(windows.network.logits(state))
         }
@@ -169,7 +171,9 @@ public final class KeywordDetector {
         for (state, windowStart) in zip(windows.states, starts) {
             state.reset()
             // Catch the window up to the current frame from the history ring.
-            history.forEachPiece(from: windowStart, to: windowStart + windows.length) { windows.network.process($0, state: state) }
+            history.forEachPiece(from: windowStart, to: windowStart + windows.length) {
+                windows.network.process($0, state: state)
+            }
         }
     }
 
@@ -186,7 +190,8 @@ public final class KeywordDetector {
                 let count = min(frameEnd - from, windowLength - state.sampleCount)
                 if count > 0 {
                     frame.withUnsafeBufferPointer { all in
-                        network.process(UnsafeBufferPointer(rebasing: all[(from - frameStart)..<(from - frameStart + count)]), state: state)
+                        network.process(
+                            UnsafeBufferPointer(rebasing: all[(from - frameStart)..<(from - frameStart + count)]), state: state)
                     }
                 }
             }
@@ -216,7 +221,8 @@ public final class KeywordDetector {
         let best = ranked[0]
         let isCommand = Vocabulary.isCommand(best.label) && best.probability >= configuration.threshold
         guard isCommand || configuration.reportEverything else { return nil }
-        return DetectionEvent(label: best.label, score: best.probability, start: Double(decided.onset) / sampleRate,
-                              end: Double(end) / sampleRate, decidedAt: Double(decidedAt) / sampleRate, scores: ranked)
+        return DetectionEvent(
+            label: best.label, score: best.probability, start: Double(decided.onset) / sampleRate,
+            end: Double(end) / sampleRate, decidedAt: Double(decidedAt) / sampleRate, scores: ranked)
     }
 }

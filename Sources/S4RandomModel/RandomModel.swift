@@ -51,47 +51,56 @@ extension S4Model {
             (0..<count).map { _ in Float(Double.random(in: -scale..<scale, using: &rng)) }
         }
         func linear(_ inputs: Int, _ outputs: Int, scale: Double) -> LinearMap {
-            LinearMap(weight: uniform(inputs * outputs, scale: scale), bias: uniform(outputs, scale: min(scale, 0.1)),
-                      inputCount: inputs, outputCount: outputs)
+            LinearMap(
+                weight: uniform(inputs * outputs, scale: scale), bias: uniform(outputs, scale: min(scale, 0.1)),
+                inputCount: inputs, outputCount: outputs)
         }
         func layerNorm(_ h: Int) -> Normalization {
             .layer(weight: Array(repeating: 1, count: h), bias: Array(repeating: 0, count: h), epsilon: 1e-5)
         }
         func channels(_ stage: ModelMetadata.Stage, steps: ClosedRange<Double>) -> [SSMChannel] {
             let n = stage.stateSize
-            let initialization = stage.kernel == .dplr
+            let initialization =
+                stage.kernel == .dplr
                 ? HiPPO.nplrLegS(stateSize: n, bImaginaryClip: 2)
                 : S4DInitialization.linear(stateSize: n)
             return (0..<stage.width).map { _ -> SSMChannel in
                 let logStep = Double.random(in: Foundation.log(steps.lowerBound)...Foundation.log(steps.upperBound), using: &rng)
                 let c = (0..<(n / 2)).map { _ in Complex(rng.normal() * 0.5.squareRoot(), rng.normal() * 0.5.squareRoot()) }
-                return SSMChannel(lambda: initialization.lambda.map(roundedComplex),
-                                  p: stage.kernel == .dplr ? [initialization.p.map(roundedComplex)] : [],
-                                  b: initialization.b.map(roundedComplex), c: c.map(roundedComplex),
-                                  d: rounded(rng.normal()), stepSize: Foundation.exp(Double(Float(logStep))),
-                                  method: stage.discretization)
+                return SSMChannel(
+                    lambda: initialization.lambda.map(roundedComplex),
+                    p: stage.kernel == .dplr ? [initialization.p.map(roundedComplex)] : [],
+                    b: initialization.b.map(roundedComplex), c: c.map(roundedComplex),
+                    d: rounded(rng.normal()), stepSize: Foundation.exp(Double(Float(logStep))),
+                    method: stage.discretization)
             }
         }
         func stage(_ description: ModelMetadata.Stage, inputWidth: Int, steps: ClosedRange<Double>) -> S4Stage {
             let h = description.width
             if description.isBank {
-                let encoder = LinearMap(weight: Array(repeating: 1, count: h), bias: Array(repeating: 0, count: h),
-                                        inputCount: 1, outputCount: h)
+                let encoder = LinearMap(
+                    weight: Array(repeating: 1, count: h), bias: Array(repeating: 0, count: h),
+                    inputCount: 1, outputCount: h)
                 return S4Stage(clock: description.clock, encoder: encoder, layers: [.bank(channels(description, steps: steps))])
             }
             let outWidth = description.output == .glu ? 2 * h : h
             let layers = (0..<description.layerCount).map { _ in
-                S4Layer.block(S4Block(norm: layerNorm(h), channels: channels(description, steps: steps),
-                                      output: linear(h, outWidth, scale: 1 / Double(h).squareRoot())))
+                S4Layer.block(
+                    S4Block(
+                        norm: layerNorm(h), channels: channels(description, steps: steps),
+                        output: linear(h, outWidth, scale: 1 / Double(h).squareRoot())))
             }
-            return S4Stage(clock: description.clock, encoder: linear(inputWidth, h, scale: 1 / Double(inputWidth).squareRoot()),
-                           layers: layers)
+            return S4Stage(
+                clock: description.clock, encoder: linear(inputWidth, h, scale: 1 / Double(inputWidth).squareRoot()),
+                layers: layers)
         }
 
-        var descriptions = [ModelMetadata.Stage(
-            clock: .input, width: configuration.width, layerCount: configuration.isBank ? 1 : configuration.layerCount,
-            stateSize: configuration.stateSize, isBank: configuration.isBank, kernel: configuration.kernel,
-            discretization: configuration.discretization, rank: 1, output: configuration.output)]
+        var descriptions = [
+            ModelMetadata.Stage(
+                clock: .input, width: configuration.width, layerCount: configuration.isBank ? 1 : configuration.layerCount,
+                stateSize: configuration.stateSize, isBank: configuration.isBank, kernel: configuration.kernel,
+                discretization: configuration.discretization, rank: 1, output: configuration.output)
+        ]
         var stages = [stage(descriptions[0], inputWidth: 1, steps: configuration.stepRange)]
         var pooling: FramePooling?
         if let frames = configuration.frames {
@@ -101,9 +110,10 @@ extension S4Model {
             descriptions.append(description)
             let h0 = configuration.width
             // A norm that maps log-energies of a unit-scale signal to roughly unit scale.
-            let norm = Normalization.batch(weight: Array(repeating: 1, count: h0), bias: Array(repeating: 0, count: h0),
-                                           runningMean: (0..<h0).map { _ in rounded(-2 + rng.normal()) },
-                                           runningVariance: Array(repeating: 4, count: h0), epsilon: frames.pooling.normEpsilon)
+            let norm = Normalization.batch(
+                weight: Array(repeating: 1, count: h0), bias: Array(repeating: 0, count: h0),
+                runningMean: (0..<h0).map { _ in rounded(-2 + rng.normal()) },
+                runningVariance: Array(repeating: 4, count: h0), epsilon: frames.pooling.normEpsilon)
             pooling = FramePooling(frames.pooling, norm: norm)
             stages.append(stage(description, inputWidth: h0, steps: frames.stepRange))
         }
@@ -112,7 +122,8 @@ extension S4Model {
             labels: configuration.labels, sampleRate: configuration.sampleRate, inputMean: 0, inputStd: 0.1,
             clipSeconds: configuration.clipSeconds, stages: descriptions, pooling: configuration.frames?.pooling,
             extra: ["untrained": true, "trained_on": "nothing: random weights (seed \(configuration.seed))"])
-        return S4Model(metadata: metadata, stages: stages, pooling: pooling, finalNorm: layerNorm(last),
-                       decoder: linear(last, k, scale: 1 / Double(last).squareRoot()))
+        return S4Model(
+            metadata: metadata, stages: stages, pooling: pooling, finalNorm: layerNorm(last),
+            decoder: linear(last, k, scale: 1 / Double(last).squareRoot()))
     }
 }

@@ -43,12 +43,16 @@ public final class DetectionLoop {
     /// Reads `source` until it ends, `sampleLimit` samples have been read (the input is treated as
     /// ending there), the sink refuses an event, or `shouldStop` is true before a read.
     /// `beforeRead` runs before every read (a model swap, a watchdog ping, an overrun report).
-    public func run(source: AudioSource, sampleLimit: Int? = nil, shouldStop: () -> Bool = { false },
-                    beforeRead: () -> Void = {}) throws -> Ending {
+    public func run(
+        source: AudioSource, sampleLimit: Int? = nil, shouldStop: () -> Bool = { false },
+        beforeRead: () -> Void = {}
+    ) throws -> Ending {
         var samplesRead = 0
         while !shouldStop() {
             beforeRead()
-            var count = try block.withUnsafeMutableBufferPointer { buffer throws(AudioSourceError) in try source.read(into: buffer) }
+            var count = try block.withUnsafeMutableBufferPointer { buffer throws(AudioSourceError) in
+                try source.read(into: buffer)
+            }
             if let sampleLimit { count = min(count, max(0, sampleLimit - samplesRead)) }
             samplesRead += count
             if count == 0 { return try finish() ? .endOfInput : .sinkClosed }

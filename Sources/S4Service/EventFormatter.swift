@@ -16,11 +16,13 @@ public struct EventFormatter: Sendable {
 
     /// `time` is the wall-clock moment of the decision, RFC 3339 in UTC with milliseconds.
     public func line(_ event: DetectionEvent, time: Date = Date()) -> String {
-        JSONLine.object(Self.fields(event, scores: topCount) + [
-            ("time", .string(Self.timestamp(time))),
-            ("source", .string(source)),
-            ("sample_rate", .integer(sampleRate)),
-        ]).text
+        JSONLine.object(
+            Self.fields(event, scores: topCount) + [
+                ("time", .string(Self.timestamp(time))),
+                ("source", .string(source)),
+                ("sample_rate", .integer(sampleRate)),
+            ]
+        ).text
     }
 
     /// A detection inside a file's `classify` line: no wall-clock time, source or rate.

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Event lines for local programs on a Unix stream socket: every connected client receives every
 /// line from the moment it connects. A thread of its own accepts clients at any time, so a quiet
@@ -63,7 +64,9 @@ public final class EventSocket: Sendable {
 
     /// Accepts clients as they come until `close()`; then closes the listener and the wake pipe.
     private func acceptLoop() {
-        var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+        ]
         while poll(&fds, 2, -1) >= 0 || errno == EINTR {
             if fds[1].revents != 0 { break }
             // The listener is non-blocking: accept returns −1 (EAGAIN) once no client is waiting.
@@ -112,8 +115,9 @@ public final class EventSocket: Sendable {
                 if let failure = Self.flush(&client) {
                     logger.info("event socket client left", metadata: ["reason": "\(failure)"])
                 } else if client.queue.count > Self.queueLimit {
-                    logger.warning("event socket client dropped: it does not read its events",
-                                   metadata: ["queued_bytes": "\(client.queue.count)"])
+                    logger.warning(
+                        "event socket client dropped: it does not read its events",
+                        metadata: ["queued_bytes": "\(client.queue.count)"])
                 } else {
                     kept.append(client)
                     continue

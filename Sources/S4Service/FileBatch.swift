@@ -26,8 +26,11 @@ public final class FileBatch: @unchecked Sendable {
     /// `"error"` line and a call of `failed`; `output` returning false (a closed pipe) stops the
     /// batch; `progress` gets the lines printed so far and the total after each line. Returns the
     /// number of files that failed; rethrows the first error of `output`.
-    public func run(_ files: [String], jobs: Int, output: @escaping @Sendable (String) throws -> Bool, failed: @Sendable (String, Error) -> Void,
-                    progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> Int {
+    public func run(
+        _ files: [String], jobs: Int, output: @escaping @Sendable (String) throws -> Bool,
+        failed: @Sendable (String, Error) -> Void,
+        progress: (@Sendable (Int, Int) -> Void)? = nil
+    ) throws -> Int {
         let printer = InOrder(output: output, progress: progress, count: files.count)
         let failures = Counter()
         DispatchQueue.concurrentPerform(iterations: min(max(jobs, 1), files.count)) { worker in
@@ -73,7 +76,9 @@ public final class FileBatch: @unchecked Sendable {
         } else {
             let detector = KeywordDetector(model: model, sampleRate: Double(rate), configuration: detectorConfiguration)
             var events: [DetectionEvent] = []
-            let loop = DetectionLoop(detector: detector, blockSize: 8192) { events.append($0); return true }
+            let loop = DetectionLoop(detector: detector, blockSize: 8192) {
+                events.append($0); return true
+            }
             _ = try loop.feed(head)
             _ = try loop.run(source: reader)
             seconds = Double(detector.sampleCount) / Double(rate)

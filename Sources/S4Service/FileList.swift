@@ -8,7 +8,9 @@ public enum FileList {
     /// carriage return is dropped, anything else (spaces included) is part of the path.
     public static func read(_ path: String) throws(FileListError) -> [String] {
         if path == "-" { return parse(String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)) }
-        func failure(_ reason: String) -> FileListError { FileListError(description: "\(path): cannot read the file list: \(reason)") }
+        func failure(_ reason: String) -> FileListError {
+            FileListError(description: "\(path): cannot read the file list: \(reason)")
+        }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }
         defer { close(fd) }

@@ -35,9 +35,11 @@ public final class ListenService: Service, @unchecked Sendable {
     /// the capture thread never follows STOPPING=1 from the shutdown handler.
     private let stoppingSent = Mutex<Bool>(false)
 
-    public init(source: AudioSource, model: S4Model, loadModel: @escaping ModelLoader,
-                detectorConfiguration: DetectorConfiguration, socket: EventSocket?, notifier: SystemdNotifier, logger: Logger,
-                output: EventOutput = .json, sampleLimit: Int? = nil) {
+    public init(
+        source: AudioSource, model: S4Model, loadModel: @escaping ModelLoader,
+        detectorConfiguration: DetectorConfiguration, socket: EventSocket?, notifier: SystemdNotifier, logger: Logger,
+        output: EventOutput = .json, sampleLimit: Int? = nil
+    ) {
         self.sampleLimit = sampleLimit
         self.source = source
         firstModel = model
@@ -92,7 +94,8 @@ public final class ListenService: Service, @unchecked Sendable {
     }
 
     private func captureLoop() throws {
-        let detector = KeywordDetector(model: firstModel, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
+        let detector = KeywordDetector(
+            model: firstModel, sampleRate: Double(source.sampleRate), configuration: detectorConfiguration)
         let loop = DetectionLoop(detector: detector) { [self] event throws(OutputError) in try emit(event) }
         var lastPing = ContinuousClock.now
         var overruns = 0
@@ -100,21 +103,23 @@ public final class ListenService: Service, @unchecked Sendable {
             // Stopped by request: the utterance in progress is decided rather than dropped.
             if stopRequested.load(ordering: .relaxed) { _ = try? loop.finish() }
         }
-        let ending = try loop.run(source: source, sampleLimit: sampleLimit, shouldStop: { stopRequested.load(ordering: .relaxed) },
-                                  beforeRead: {
-            // A new model takes over between utterances, so none is classified by two models.
-            if reloadRequested.exchange(false, ordering: .relaxed), let next = reloader.reload() {
-                detector.replaceModel(next)
-            }
-            if source.overrunCount > overruns {
-                overruns = source.overrunCount
-                logger.warning("audio overrun: samples were lost (the capture fell behind)", metadata: ["overruns": "\(overruns)"])
-            }
-            if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval {
-                pingWatchdog()
-                lastPing = .now
-            }
-        })
+        let ending = try loop.run(
+            source: source, sampleLimit: sampleLimit, shouldStop: { stopRequested.load(ordering: .relaxed) },
+            beforeRead: {
+                // A new model takes over between utterances, so none is classified by two models.
+                if reloadRequested.exchange(false, ordering: .relaxed), let next = reloader.reload() {
+                    detector.replaceModel(next)
+                }
+                if source.overrunCount > overruns {
+                    overruns = source.overrunCount
+                    logger.warning(
+                        "audio overrun: samples were lost (the capture fell behind)", metadata: ["overruns": "\(overruns)"])
+                }
+                if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval {
+                    pingWatchdog()
+                    lastPing = .now
+                }
+            })
         switch ending {
         case .sinkClosed: logger.notice("standard output closed; stopping")
         case .endOfInput: logger.notice("end of input")

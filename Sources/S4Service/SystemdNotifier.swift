@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 
 /// The sd_notify protocol (READY=1, WATCHDOG=1, STOPPING=1, STATUS=…), written as datagrams to
 /// $NOTIFY_SOCKET without libsystemd. Silent when the variable is unset (not under systemd).

@@ -22,7 +22,9 @@ final class WyomingAudioStream {
     private var block = [Float](repeating: 0, count: 4096)
 
     /// A stream in the format `event` (`audio-start` or a first `audio-chunk`) declares.
-    init(_ event: WyomingEvent, names: Set<String>, model: S4Model, configuration: DetectorConfiguration) throws(WyomingProtocolError) {
+    init(_ event: WyomingEvent, names: Set<String>, model: S4Model, configuration: DetectorConfiguration)
+        throws(WyomingProtocolError)
+    {
         (rate, pcm) = try Self.format(of: event)
         startTimestamp = event.integer("timestamp") ?? 0
         self.names = names
@@ -31,7 +33,8 @@ final class WyomingAudioStream {
 
     /// The rate and sample layout an audio event declares, refused outside what the detector takes.
     static func format(of event: WyomingEvent) throws(WyomingProtocolError) -> (rate: Int, pcm: InterleavedPCM) {
-        guard let rate = event.integer("rate"), let width = event.integer("width"), let channels = event.integer("channels") else {
+        guard let rate = event.integer("rate"), let width = event.integer("width"), let channels = event.integer("channels")
+        else {
             throw .badEvent("\(event.type) needs integer \"rate\", \"width\" and \"channels\"")
         }
         guard supportedSampleRates.contains(rate) else {
@@ -40,8 +43,9 @@ final class WyomingAudioStream {
         guard let pcm = InterleavedPCM(width: width, channels: channels) else {
             let widths = InterleavedPCM.supportedWidths.map(String.init).joined(separator: " or ")
             let range = InterleavedPCM.supportedChannels
-            throw .unsupportedAudio("\(event.type): width \(width) with \(channels) channels is not supported "
-                + "(width \(widths) bytes of signed integer; \(range.lowerBound)…\(range.upperBound) channels)")
+            throw .unsupportedAudio(
+                "\(event.type): width \(width) with \(channels) channels is not supported "
+                    + "(width \(widths) bytes of signed integer; \(range.lowerBound)…\(range.upperBound) channels)")
         }
         return (rate, pcm)
     }

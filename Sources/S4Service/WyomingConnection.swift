@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Logging
 import S4Core
 import S4Detection
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One Wyoming client, served on a thread of its own until it leaves: `describe` → `info`,
 /// `detect` (the wake words it wants), `audio-start` / `audio-chunk` / `audio-stop` → one
@@ -29,8 +30,10 @@ final class WyomingConnection {
     /// The generation of the model the stream's detector runs.
     private var generation = 0
 
-    init(input: Int32, output: Int32, isSocket: Bool, client: String, models: SharedModel,
-         configuration: DetectorConfiguration, limits: WyomingLimits, logger: Logger) {
+    init(
+        input: Int32, output: Int32, isSocket: Bool, client: String, models: SharedModel,
+        configuration: DetectorConfiguration, limits: WyomingLimits, logger: Logger
+    ) {
         self.input = input
         self.output = output
         self.isSocket = isSocket
@@ -96,8 +99,9 @@ final class WyomingConnection {
         let known = Set(WyomingInfo.commands(of: models.current.model))
         let unknown = names.subtracting(known)
         if !unknown.isEmpty {
-            logger.warning("client asked for wake words the model does not have",
-                           metadata: ["unknown": "\(unknown.sorted())", "known": "\(known.sorted())"])
+            logger.warning(
+                "client asked for wake words the model does not have",
+                metadata: ["unknown": "\(unknown.sorted())", "known": "\(known.sorted())"])
         }
     }
 
@@ -106,17 +110,20 @@ final class WyomingConnection {
         let next = try WyomingAudioStream(event, names: names, model: model, configuration: configuration)
         stream = next
         self.generation = generation
-        logger.info("audio stream started", metadata: [
-            "rate": "\(next.rate)", "width": "\(next.pcm.width)", "channels": "\(next.pcm.channels)",
-        ])
+        logger.info(
+            "audio stream started",
+            metadata: [
+                "rate": "\(next.rate)", "width": "\(next.pcm.width)", "channels": "\(next.pcm.channels)",
+            ])
     }
 
     private func chunk(_ event: WyomingEvent) throws(WyomingProtocolError) {
         guard let stream else { return }
         guard stream.matches(event) else {
-            throw .badEvent("audio-chunk format (rate \(event.data["rate"] ?? "none"), width \(event.data["width"] ?? "none"), "
-                + "channels \(event.data["channels"] ?? "none")) differs from the stream's (\(stream.rate) Hz, width "
-                + "\(stream.pcm.width), \(stream.pcm.channels) channels)")
+            throw .badEvent(
+                "audio-chunk format (rate \(event.data["rate"] ?? "none"), width \(event.data["width"] ?? "none"), "
+                    + "channels \(event.data["channels"] ?? "none")) differs from the stream's (\(stream.rate) Hz, width "
+                    + "\(stream.pcm.width), \(stream.pcm.channels) channels)")
         }
         // A reloaded model takes over between utterances (the detector waits for the one in progress).
         let current = models.current
@@ -144,9 +151,11 @@ final class WyomingConnection {
     private func report(_ events: [DetectionEvent], of stream: WyomingAudioStream) throws(WyomingProtocolError) {
         for event in events where stream.wants(event.label) {
             let timestamp = stream.timestamp(of: event)
-            logger.notice("detection", metadata: [
-                "name": "\(event.label)", "score": "\(event.score)", "timestamp_ms": "\(timestamp)", "rate": "\(stream.rate)",
-            ])
+            logger.notice(
+                "detection",
+                metadata: [
+                    "name": "\(event.label)", "score": "\(event.score)", "timestamp_ms": "\(timestamp)", "rate": "\(stream.rate)",
+                ])
             stream.hasDetections = true
             try send(WyomingEvent(type: "detection", data: ["name": event.label, "timestamp": timestamp, "speaker": NSNull()]))
         }

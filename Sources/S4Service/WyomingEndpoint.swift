@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 
 /// Where `s4listen serve` talks Wyoming: `tcp://HOST:PORT`, `unix://PATH` or `stdio://` (one
 /// client on standard input and output), the URIs the reference servers take.
@@ -23,7 +24,8 @@ public enum WyomingEndpoint: Sendable, Equatable, CustomStringConvertible {
             var rest = Substring(uri.dropFirst("tcp://".count))
             if rest.hasSuffix("/") { rest = rest.dropLast() }
             guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
-                  (1...65535).contains(port) else {
+                (1...65535).contains(port)
+            else {
                 throw .endpoint(uri: uri, reason: "expected tcp://HOST:PORT with a port from 1 to 65535")
             }
             var host = String(rest[..<colon])

@@ -23,7 +23,9 @@ public struct WyomingEvent: @unchecked Sendable {
         var body: [UInt8] = []
         if !data.isEmpty {
             // Fields built by this server are always serialisable; a failure would be a bug here.
-            body = [UInt8]((try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8))
+            body = [UInt8](
+                (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes]))
+                    ?? Data("{}".utf8))
             header["data_length"] = body.count
         }
         if !payload.isEmpty { header["payload_length"] = payload.count }

@@ -108,7 +108,9 @@ public struct WyomingEventDecoder {
         return (WyomingEvent(type: type, data: data), dataLength, payloadLength)
     }
 
-    private static func length(_ header: [String: Any], _ key: String, limit: Int, part: String) throws(WyomingProtocolError) -> Int {
+    private static func length(_ header: [String: Any], _ key: String, limit: Int, part: String) throws(WyomingProtocolError)
+        -> Int
+    {
         guard let value = header[key], !(value is NSNull) else { return 0 }
         guard let length = WyomingEvent.integer(value), length >= 0 else {
             throw .malformedHeader("\"\(key)\" is not a byte count")
@@ -119,7 +121,9 @@ public struct WyomingEventDecoder {
 
     /// The start of a bad header for a log line, control bytes escaped.
     static func excerpt(_ bytes: [UInt8]) -> String {
-        let text = bytes.prefix(80).map { (0x20..<0x7F).contains($0) ? String(UnicodeScalar($0)) : "\\x" + String(format: "%02X", $0) }.joined()
+        let text = bytes.prefix(80).map {
+            (0x20..<0x7F).contains($0) ? String(UnicodeScalar($0)) : "\\x" + String(format: "%02X", $0)
+        }.joined()
         return bytes.count > 80 ? text + "…" : text
     }
 }

@@ -4,7 +4,9 @@ import S4Core
 /// The `info` event, the answer to `describe`: one wake-word program, s4listen, whose wake models
 /// are the model's command words (every label but `_unknown_` and `_silence_`).
 enum WyomingInfo {
-    static var attribution: [String: Any] { ["name": "s4listen (S4: Gu, Goel, Ré, ICLR 2022)", "url": "https://arxiv.org/abs/2111.00396"] }
+    static var attribution: [String: Any] {
+        ["name": "s4listen (S4: Gu, Goel, Ré, ICLR 2022)", "url": "https://arxiv.org/abs/2111.00396"]
+    }
 
     static func event(for model: S4Model) -> WyomingEvent {
         let metadata = model.metadata
@@ -25,9 +27,12 @@ enum WyomingInfo {
             "description": "Spoken commands with an S4 state-space model, at the client's sampling rate without resampling",
             "attribution": attribution, "installed": true, "version": NSNull(), "models": models,
         ]
-        return WyomingEvent(type: "info", data: [
-            "asr": [Any](), "tts": [Any](), "handle": [Any](), "intent": [Any](), "wake": [program], "mic": [Any](), "snd": [Any](),
-        ])
+        return WyomingEvent(
+            type: "info",
+            data: [
+                "asr": [Any](), "tts": [Any](), "handle": [Any](), "intent": [Any](), "wake": [program], "mic": [Any](),
+                "snd": [Any](),
+            ])
     }
 
     /// The labels a client can ask for: the commands.

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Dispatch
 import Foundation
 import Logging
@@ -8,6 +5,10 @@ import S4Core
 import S4Detection
 import ServiceLifecycle
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `s4listen serve`: a Wyoming wake-word server (Home Assistant, voice satellites). Each client is
 /// served on a thread of its own with its own detector at the rate it streams (Δ rescaled, no
@@ -33,8 +34,10 @@ public final class WyomingServer: Service, @unchecked Sendable {
     private let connectionsDone = DispatchGroup()
 
     /// Binds the endpoint at once, so a taken port or a bad path fails before anything starts.
-    public init(endpoint: WyomingEndpoint, model: S4Model, reloader: ModelReloader, detectorConfiguration: DetectorConfiguration,
-                limits: WyomingLimits = WyomingLimits(), maxClients: Int = 32, notifier: SystemdNotifier, logger: Logger) throws(ServiceError) {
+    public init(
+        endpoint: WyomingEndpoint, model: S4Model, reloader: ModelReloader, detectorConfiguration: DetectorConfiguration,
+        limits: WyomingLimits = WyomingLimits(), maxClients: Int = 32, notifier: SystemdNotifier, logger: Logger
+    ) throws(ServiceError) {
         self.endpoint = endpoint
         listener = endpoint == .stdio ? nil : try endpoint.listen()
         models = SharedModel(model)
@@ -59,8 +62,10 @@ public final class WyomingServer: Service, @unchecked Sendable {
             thread = Thread { [self] in acceptLoop(listener) }
         } else {
             thread = Thread { [self] in
-                WyomingConnection(input: STDIN_FILENO, output: STDOUT_FILENO, isSocket: false, client: "stdio", models: models,
-                                  configuration: configuration, limits: limits, logger: logger).run()
+                WyomingConnection(
+                    input: STDIN_FILENO, output: STDOUT_FILENO, isSocket: false, client: "stdio", models: models,
+                    configuration: configuration, limits: limits, logger: logger
+                ).run()
                 finished.resume(with: .success(()))
             }
         }
@@ -149,8 +154,10 @@ public final class WyomingServer: Service, @unchecked Sendable {
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         connectionsDone.enter()
         let thread = Thread { [self] in
-            WyomingConnection(input: fd, output: fd, isSocket: true, client: client, models: models,
-                              configuration: configuration, limits: limits, logger: logger).run()
+            WyomingConnection(
+                input: fd, output: fd, isSocket: true, client: client, models: models,
+                configuration: configuration, limits: limits, logger: logger
+            ).run()
             clients.withLock { _ = $0?.remove(fd) }
             close(fd)
             connectionsDone.leave()
@@ -166,8 +173,9 @@ public final class WyomingServer: Service, @unchecked Sendable {
         guard Int32(address.ss_family) == AF_INET || Int32(address.ss_family) == AF_INET6 else { return "unix" }
         let status = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                getnameinfo($0, socklen_t(MemoryLayout<sockaddr_storage>.size), &host, socklen_t(host.count), &port,
-                            socklen_t(port.count), NI_NUMERICHOST | NI_NUMERICSERV)
+                getnameinfo(
+                    $0, socklen_t(MemoryLayout<sockaddr_storage>.size), &host, socklen_t(host.count), &port,
+                    socklen_t(port.count), NI_NUMERICHOST | NI_NUMERICSERV)
             }
         }
         guard status == 0 else { return "?" }

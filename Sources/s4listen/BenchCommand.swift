@@ -71,15 +71,18 @@ struct BenchCommand: ParsableCommand {
         let flopsPerSample = stageFlops.reduce(0, +)
         // Stage 0 alone (with a trivial head) measures its share of the chunked time; the frame
         // stages have the rest.
-        let frontEndTime = model.stages.count > 1
+        let frontEndTime =
+            model.stages.count > 1
             ? Self.time(RecurrentNetwork(model: Self.frontEnd(of: model), sampleRate: sampleRate), audio: audio, chunk: chunk)
             : chunked
         let stageTimes = model.stages.count > 1 ? [frontEndTime, max(0, chunked - frontEndTime)] : [chunked]
         let rows: [(String, Double, Double, Double)] = [
             ("per_sample", perSample, audioSeconds, flopsPerSample * Double(audioSamples)),
             ("chunked", chunked, audioSeconds, flopsPerSample * Double(audioSamples)),
-            ("convolution", convolutionTime, convolutionAudioSeconds,
-             model.convolutionFlops(length: window, sampleRate: sampleRate).reduce(0, +) * Double(windows)),
+            (
+                "convolution", convolutionTime, convolutionAudioSeconds,
+                model.convolutionFlops(length: window, sampleRate: sampleRate).reduce(0, +) * Double(windows)
+            ),
         ]
         if json {
             var fields: [(String, JSONLine)] = [
@@ -88,32 +91,44 @@ struct BenchCommand: ParsableCommand {
                 ("convolution_setup_seconds", .number(setUp)),
             ]
             for (name, time, audio, flops) in rows {
-                fields.append((name, .object([
-                    ("seconds_per_audio_second", .number(time / audio)),
-                    ("times_real_time", .number(audio / time)),
-                    ("gflops", .number(flops / time / 1e9)),
-                ])))
+                fields.append(
+                    (
+                        name,
+                        .object([
+                            ("seconds_per_audio_second", .number(time / audio)),
+                            ("times_real_time", .number(audio / time)),
+                            ("gflops", .number(flops / time / 1e9)),
+                        ])
+                    ))
             }
-            fields.append(("stages", .array(stageTimes.indices.map { s in
-                .object([
-                    ("stages", .string(Self.stageName(s, of: model))),
-                    ("chunked_time_share", .number(stageTimes[s] / chunked)),
-                    ("flop_share", .number(Self.flopShare(s, of: stageFlops, model: model))),
-                ])
-            })))
+            fields.append(
+                (
+                    "stages",
+                    .array(
+                        stageTimes.indices.map { s in
+                            .object([
+                                ("stages", .string(Self.stageName(s, of: model))),
+                                ("chunked_time_share", .number(stageTimes[s] / chunked)),
+                                ("flop_share", .number(Self.flopShare(s, of: stageFlops, model: model))),
+                            ])
+                        })
+                ))
             try JSONLine.object(fields).emit()
         } else {
             print("model: \(source) (\(model.parameterCount) parameters), \(rate) Hz, one thread")
             print("mode          s/audio-s   x real time   GFLOP/s")
             for (name, time, audio, flops) in rows {
                 let label = name == "chunked" ? "chunked/\(chunk)" : name
-                print(label.padding(toLength: 13, withPad: " ", startingAt: 0)
-                      + String(format: " %9.4f   %11.1f   %7.2f", time / audio, audio / time, flops / time / 1e9))
+                print(
+                    label.padding(toLength: 13, withPad: " ", startingAt: 0)
+                        + String(format: " %9.4f   %11.1f   %7.2f", time / audio, audio / time, flops / time / 1e9))
             }
             print(String(format: "convolution set-up (kernels at %d Hz, %d samples): %.2f s", rate, window, setUp))
             for s in stageTimes.indices {
-                print(String(format: "%@: %.0f%% of the chunked time, %.0f%% of the operations", Self.stageName(s, of: model),
-                             100 * stageTimes[s] / chunked, 100 * Self.flopShare(s, of: stageFlops, model: model)))
+                print(
+                    String(
+                        format: "%@: %.0f%% of the chunked time, %.0f%% of the operations", Self.stageName(s, of: model),
+                        100 * stageTimes[s] / chunked, 100 * Self.flopShare(s, of: stageFlops, model: model)))
             }
             try flushStandardOutput()
         }
@@ -132,10 +147,12 @@ struct BenchCommand: ParsableCommand {
     /// Stage 0 of `model` with a trivial head: what the input-rate part costs by itself.
     static func frontEnd(of model: S4Model) -> S4Model {
         let h = model.stages[0].width, k = model.labels.count
-        return S4Model(metadata: model.metadata, stages: [model.stages[0]], pooling: nil,
-                       finalNorm: .layer(weight: Array(repeating: 1, count: h), bias: Array(repeating: 0, count: h), epsilon: 1e-5),
-                       decoder: LinearMap(weight: Array(repeating: 0, count: k * h), bias: Array(repeating: 0, count: k),
-                                          inputCount: h, outputCount: k))
+        return S4Model(
+            metadata: model.metadata, stages: [model.stages[0]], pooling: nil,
+            finalNorm: .layer(weight: Array(repeating: 1, count: h), bias: Array(repeating: 0, count: h), epsilon: 1e-5),
+            decoder: LinearMap(
+                weight: Array(repeating: 0, count: k * h), bias: Array(repeating: 0, count: k),
+                inputCount: h, outputCount: k))
     }
 
     /// "stage 0 (input clock)" or, for the frame stages together, "stages 1-2 (frame clock)".

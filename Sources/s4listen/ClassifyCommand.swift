@@ -39,10 +39,16 @@ struct ClassifyCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Log more on standard error.")
     var verbose = false
 
-    @Option(help: "A file of audio file paths, one a line (- for standard input); blank lines are ignored. Default: $S4LISTEN_FILES_FROM.")
+    @Option(
+        help:
+            "A file of audio file paths, one a line (- for standard input); blank lines are ignored. Default: $S4LISTEN_FILES_FROM."
+    )
     var filesFrom: String?
 
-    @Option(help: "K/N: classify only part K of N of the files (K from 1; the file at position i, from 0, is in part i mod N + 1). Default: $S4LISTEN_SHARD.")
+    @Option(
+        help:
+            "K/N: classify only part K of N of the files (K from 1; the file at position i, from 0, is in part i mod N + 1). Default: $S4LISTEN_SHARD."
+    )
     var shard: String?
 
     @Argument(help: "Audio files (any format and rate libsndfile reads); those of --files-from follow.")

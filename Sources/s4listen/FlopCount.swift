@@ -45,7 +45,8 @@ extension S4Model {
             shares[0] += 2 * h0 + 5 * h0 / frame
             for s in 1..<shares.count { shares[s] /= frame }
         }
-        shares[shares.count - 1] += 5 * Double(stages[stages.count - 1].width) / (pooling?.boundaries(sampleRate: sampleRate).samplesPerFrame ?? 1)
+        shares[shares.count - 1] +=
+            5 * Double(stages[stages.count - 1].width) / (pooling?.boundaries(sampleRate: sampleRate).samplesPerFrame ?? 1)
         return shares
     }
 

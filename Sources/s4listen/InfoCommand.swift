@@ -18,13 +18,17 @@ struct InfoCommand: ParsableCommand {
             ("format", .integer(m.format)),
             ("parameters", .integer(model.parameterCount)),
             ("sample_rate", .integer(m.sampleRate)),
-            ("stages", .array(m.stages.map { stage in
-                .object([
-                    ("clock", .string(stage.clock.rawValue)), ("bank", .bool(stage.isBank)),
-                    ("kernel", .string(stage.kernel.rawValue)), ("d_model", .integer(stage.width)),
-                    ("n_layers", .integer(stage.layerCount)), ("d_state", .integer(stage.stateSize)),
-                ])
-            })),
+            (
+                "stages",
+                .array(
+                    m.stages.map { stage in
+                        .object([
+                            ("clock", .string(stage.clock.rawValue)), ("bank", .bool(stage.isBank)),
+                            ("kernel", .string(stage.kernel.rawValue)), ("d_model", .integer(stage.width)),
+                            ("n_layers", .integer(stage.layerCount)), ("d_state", .integer(stage.stateSize)),
+                        ])
+                    })
+            ),
         ]
         if let pooling = m.pooling { fields.append(("frame_seconds", .number(pooling.frameSeconds))) }
         fields += [

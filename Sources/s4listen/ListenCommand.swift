@@ -49,7 +49,10 @@ struct ListenCommand: AsyncParsableCommand {
     @Option(help: "Also send the event lines to clients of this Unix socket.")
     var socket: String?
 
-    @Option(help: "Standard output per event: json (one object a line) or names (the command alone, a line each: a Wyoming satellite's external wake program).")
+    @Option(
+        help:
+            "Standard output per event: json (one object a line) or names (the command alone, a line each: a Wyoming satellite's external wake program)."
+    )
     var output: EventOutput = .json
 
     @Flag(name: .shortAndLong, help: "Log more on standard error.")
@@ -74,11 +77,13 @@ struct ListenCommand: AsyncParsableCommand {
         let options = modelOptions
         let service = ListenService(
             source: source, model: model, loadModel: { try options.load().model },
-            detectorConfiguration: detectorConfiguration, socket: eventSocket, notifier: SystemdNotifier(), logger: logger, output: output,
+            detectorConfiguration: detectorConfiguration, socket: eventSocket, notifier: SystemdNotifier(), logger: logger,
+            output: output,
             sampleLimit: seconds.map { Int(($0 * Double(source.sampleRate)).rounded()) })
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 
@@ -96,8 +101,9 @@ struct ListenCommand: AsyncParsableCommand {
         if isNamedPipe || (format != nil && format != .wav) {
             let fd = open(input, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw CommandFailure("\(input): cannot open: \(String(cString: strerror(errno)))") }
-            return try PipeSource(fileDescriptor: fd, name: input, format: format, sampleRate: rate,
-                                  channels: channels ?? 1, closesDescriptor: true)
+            return try PipeSource(
+                fileDescriptor: fd, name: input, format: format, sampleRate: rate,
+                channels: channels ?? 1, closesDescriptor: true)
         }
         return try SoundFileReader(path: input)
     }

@@ -6,7 +6,8 @@ import S4Detection
 
 /// `--model PATH`, or the bundled default found without flags.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model file (.safetensors). Default: $S4LISTEN_MODEL, then the bundled models/default.safetensors.")
+    @Option(
+        name: .long, help: "Model file (.safetensors). Default: $S4LISTEN_MODEL, then the bundled models/default.safetensors.")
     var model: String?
 
     /// Where the bundled default is looked for, in order.
@@ -52,7 +53,9 @@ struct ModelOptions: ParsableArguments {
 extension ModelOptions {
     /// What `listen`, `classify` and `serve` start from: the model (a model with random weights is
     /// run, with a warning) and the detector's settings with the threshold given.
-    func loadForDetection(threshold: ThresholdOption, logger: Logger) throws -> (model: S4Model, configuration: DetectorConfiguration) {
+    func loadForDetection(threshold: ThresholdOption, logger: Logger) throws -> (
+        model: S4Model, configuration: DetectorConfiguration
+    ) {
         let (model, path) = try load()
         logger.debug("model loaded", metadata: ["path": "\(path)", "parameters": "\(model.parameterCount)"])
         if model.metadata.isUntrained {

@@ -44,8 +44,11 @@ struct RandomShapeOptions: ParsableArguments {
         let parts = fields.compactMap { Int($0) }
         // The limits are those a model file may have (ModelMetadata), so the file can be loaded.
         guard fields.count == 3, parts.count == 3, parts.allSatisfy({ $0 > 0 && $0 <= 4096 }), parts[0] <= 256,
-              parts[2] % 2 == 0 else {
-            throw ValidationError("\(option) must be LAYERSxWIDTHxSTATE (at most 256 layers, width and state at most 4096, state even), e.g. 6x128x64")
+            parts[2] % 2 == 0
+        else {
+            throw ValidationError(
+                "\(option) must be LAYERSxWIDTHxSTATE (at most 256 layers, width and state at most 4096, state even), e.g. 6x128x64"
+            )
         }
         return (parts[0], parts[1], parts[2])
     }

@@ -6,7 +6,10 @@ struct S4Listen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "s4listen",
         abstract: "Recognise spoken commands with S4 (structured state space sequence models), at any sampling rate.",
-        subcommands: [ListenCommand.self, ServeCommand.self, ClassifyCommand.self, InfoCommand.self, BenchCommand.self, RandomModelCommand.self]
+        subcommands: [
+            ListenCommand.self, ServeCommand.self, ClassifyCommand.self, InfoCommand.self, BenchCommand.self,
+            RandomModelCommand.self,
+        ]
     )
 }
 

@@ -55,10 +55,12 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try WyomingServer(
             endpoint: try WyomingEndpoint(uri: uri), model: model,
             reloader: ModelReloader(load: { try options.load().model }, logger: logger, notifier: notifier),
-            detectorConfiguration: detectorConfiguration, limits: limits, maxClients: maxClients, notifier: notifier, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            detectorConfiguration: detectorConfiguration, limits: limits, maxClients: maxClients, notifier: notifier,
+            logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

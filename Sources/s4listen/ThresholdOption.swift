@@ -7,6 +7,8 @@ struct ThresholdOption: ParsableArguments {
     var threshold: Float = DetectorConfiguration().threshold
 
     func validate() throws {
-        guard threshold.isFinite, (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
+        guard threshold.isFinite, (0...1).contains(threshold) else {
+            throw ValidationError("--threshold must be between 0 and 1")
+        }
     }
 }

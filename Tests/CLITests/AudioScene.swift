@@ -18,8 +18,10 @@ struct AudioScene {
     /// −14 dBFS) lasting `burst` seconds from each onset. Onsets on 10 ms boundaries fall on the
     /// detector's frame boundaries. Stereo gets its own noise on the right channel and the bursts
     /// on the left only: the down-mix still holds them 30 dB above the noise.
-    static func bursts(rate: Int, seconds: Double = 4.4, onsets: [Double] = [0.5, 1.8, 3.1], burst: Double = 0.4,
-                       channels: Int = 1, seed: UInt64 = 1) -> AudioScene {
+    static func bursts(
+        rate: Int, seconds: Double = 4.4, onsets: [Double] = [0.5, 1.8, 3.1], burst: Double = 0.4,
+        channels: Int = 1, seed: UInt64 = 1
+    ) -> AudioScene {
         var random = SeededGenerator(seed: seed)
         let frames = Int((seconds * Double(rate)).rounded())
         let starts = onsets.map { Int(($0 * Double(rate)).rounded()) }

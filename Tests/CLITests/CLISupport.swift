@@ -1,13 +1,15 @@
+import Foundation
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import Testing
 
 /// Runs the built `s4listen` executable as a user would: arguments, environment, standard input;
 /// JSON lines on standard output, messages on standard error, exit status or signal.
 enum CLI {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     /// The `s4listen` next to the test bundle, so that `--scratch-path` builds test their own
     /// binary; `.build/debug/s4listen` when the bundle's folder has none.
@@ -15,7 +17,8 @@ enum CLI {
         var folders: [URL] = []
         if let executable = Bundle.main.executableURL { folders.append(executable.deletingLastPathComponent()) }
         folders.append(URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent())
-        let candidates = folders.map { $0.appendingPathComponent("s4listen").path }
+        let candidates =
+            folders.map { $0.appendingPathComponent("s4listen").path }
             + [packageRoot.appendingPathComponent(".build/debug/s4listen").path]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
     }()
@@ -74,8 +77,10 @@ enum CLI {
 
     /// Runs to completion: `input` is written to standard input (then closed); no input gives
     /// /dev/null. A run that outlives `timeout` is killed and recorded as an issue.
-    static func run(_ arguments: [String], input: Data? = nil, environment: [String: String] = [:],
-                    timeout: Double = 30) throws -> Result {
+    static func run(
+        _ arguments: [String], input: Data? = nil, environment: [String: String] = [:],
+        timeout: Double = 30
+    ) throws -> Result {
         let child = try ChildProcess(arguments, environment: environment, hasInput: input != nil)
         let written = DispatchSemaphore(value: 0)
         if let input {
@@ -112,8 +117,10 @@ final class ChildProcess: @unchecked Sendable {
     let outputHandle: FileHandle
     private let readersDone = DispatchGroup()
 
-    init(_ arguments: [String], environment: [String: String] = [:], hasInput: Bool = true,
-         collectsOutput: Bool = true) throws {
+    init(
+        _ arguments: [String], environment: [String: String] = [:], hasInput: Bool = true,
+        collectsOutput: Bool = true
+    ) throws {
         _ = CLI.directory  // SIGPIPE ignored
         process.executableURL = URL(fileURLWithPath: CLI.binary)
         process.arguments = arguments
@@ -205,9 +212,10 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     func result() -> CLI.Result {
-        CLI.Result(status: process.isRunning ? -1 : process.terminationStatus,
-                   signaled: process.isRunning || process.terminationReason == .uncaughtSignal,
-                   stdout: stdout, stderr: stderr)
+        CLI.Result(
+            status: process.isRunning ? -1 : process.terminationStatus,
+            signaled: process.isRunning || process.terminationReason == .uncaughtSignal,
+            stdout: stdout, stderr: stderr)
     }
 }
 

@@ -22,9 +22,12 @@ import Testing
     @Test func clientsGetTheEventLines() throws {
         let path = CLI.path("events.sock")
         let notify = try NotifySocket()
-        let child = try ChildProcess(["listen", "--model", CLI.model, "--all", "--input", "-", "--format", "s16le",
-                                      "--rate", "16000", "--socket", path],
-                                     environment: ["NOTIFY_SOCKET": notify.path])
+        let child = try ChildProcess(
+            [
+                "listen", "--model", CLI.model, "--all", "--input", "-", "--format", "s16le",
+                "--rate", "16000", "--socket", path,
+            ],
+            environment: ["NOTIFY_SOCKET": notify.path])
         defer {
             child.closeInput()
             if child.isRunning { child.signal(SIGKILL) }
@@ -52,8 +55,11 @@ import Testing
     @Test func aPathThatIsNotASocketIsRefused() throws {
         let path = CLI.path("not-a-socket.txt")
         try "keep me\n".write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try CLI.run(["listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000",
-                                  "--socket", path], input: Data())
+        let result = try CLI.run(
+            [
+                "listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000",
+                "--socket", path,
+            ], input: Data())
         #expect(result.exited(1), "\(result.stderr)")
         #expect(result.stderr.contains("event socket \(path): exists and is not a socket"), "\(result.stderr)")
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "keep me\n")

@@ -1,8 +1,9 @@
+import Foundation
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import Testing
 
 /// What a demanding operator tries: absurd arguments, models that compute NaN, output that cannot
 /// be written, socket clients that never read, a second instance, and files that are not audio.
@@ -26,8 +27,9 @@ import Testing
         }
         process.waitUntilExit()
         let stderr = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return CLI.Result(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-                          stdout: "", stderr: stderr)
+        return CLI.Result(
+            status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+            stdout: "", stderr: stderr)
     }
 
     /// `CLI.model` with its `s4` metadata edited.
@@ -79,11 +81,17 @@ import Testing
         #expect(rename(bad, path) == 0)
         child.signal(SIGHUP)
         let quiet = AudioScene.noise(rate: 16000, seconds: 0.02).s16le
-        #expect(child.wait(timeout: 10) { _ = child.write(quiet); return child.stderr.contains("reload refused") }, "\(child.stderr)")
+        #expect(
+            child.wait(timeout: 10) {
+                _ = child.write(quiet); return child.stderr.contains("reload refused")
+            }, "\(child.stderr)")
         #expect(child.stderr.contains("model computes NaN or infinity"), "\(child.stderr)")
         // Still deciding with the old model: a burst gives an event.
         #expect(child.write(AudioScene.bursts(rate: 16000, seconds: 1.6, onsets: [0.3]).s16le))
-        #expect(child.wait(timeout: 10) { _ = child.write(quiet); return !child.lines.isEmpty }, "\(child.stderr)")
+        #expect(
+            child.wait(timeout: 10) {
+                _ = child.write(quiet); return !child.lines.isEmpty
+            }, "\(child.stderr)")
         child.signal(SIGTERM)
         #expect(child.waitForExit(timeout: 5))
         #expect(child.result().exited(0), "\(child.stderr)")
@@ -91,8 +99,10 @@ import Testing
 
     // MARK: 3. Output that cannot be written
 
-    @Test(arguments: ["classify --model MODEL SAMPLE", "info MODEL", "listen --model MODEL --all --input SCENE",
-                      "bench --random 1x8x8 --seconds 0.05"])
+    @Test(arguments: [
+        "classify --model MODEL SAMPLE", "info MODEL", "listen --model MODEL --all --input SCENE",
+        "bench --random 1x8x8 --seconds 0.05",
+    ])
     func aWriteErrorIsAnError(command: String) throws {
         let scene = CLI.path("scene.wav")
         try AudioScene.bursts(rate: 16000).wav().write(to: URL(fileURLWithPath: scene))
@@ -122,8 +132,11 @@ import Testing
     @Test func socketClientsAreAcceptedAnyTimeAndASleeperIsDropped() throws {
         let path = CLI.path("stress.sock")
         let notify = try NotifySocket()
-        let child = try ChildProcess(["listen", "--model", CLI.model, "--all", "--input", "-", "--format", "s16le",
-                                      "--rate", "16000", "--socket", path], environment: ["NOTIFY_SOCKET": notify.path])
+        let child = try ChildProcess(
+            [
+                "listen", "--model", CLI.model, "--all", "--input", "-", "--format", "s16le",
+                "--rate", "16000", "--socket", path,
+            ], environment: ["NOTIFY_SOCKET": notify.path])
         defer {
             child.closeInput()
             if child.isRunning { child.signal(SIGKILL) }
@@ -142,7 +155,9 @@ import Testing
             }.start()
             return box
         }
-        let writer = Thread { _ = child.write(Self.manyBursts(count: 400)); child.closeInput() }
+        let writer = Thread {
+            _ = child.write(Self.manyBursts(count: 400)); child.closeInput()
+        }
         writer.start()
         var refused = 0
         for _ in 0..<300 {
@@ -164,15 +179,21 @@ import Testing
     @Test func aSecondInstanceCannotTakeALiveSocket() throws {
         let path = CLI.path("shared.sock")
         let notify = try NotifySocket()
-        let first = try ChildProcess(["listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000",
-                                      "--socket", path], environment: ["NOTIFY_SOCKET": notify.path])
+        let first = try ChildProcess(
+            [
+                "listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000",
+                "--socket", path,
+            ], environment: ["NOTIFY_SOCKET": notify.path])
         defer {
             first.closeInput()
             if first.isRunning { first.signal(SIGKILL) }
         }
         #expect(notify.receive(timeout: 15) { $0.contains("READY=1") }, "\(first.stderr)")
-        let second = try CLI.run(["listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000",
-                                  "--socket", path], input: Data())
+        let second = try CLI.run(
+            [
+                "listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000",
+                "--socket", path,
+            ], input: Data())
         #expect(second.exited(1))
         #expect(second.stderr.contains("event socket \(path): another process is listening there"), "\(second.stderr)")
         // The first still answers there.
@@ -182,8 +203,11 @@ import Testing
         first.signal(SIGKILL)
         #expect(first.waitForExit(timeout: 5))
         #expect(FileManager.default.fileExists(atPath: path))
-        let third = try CLI.run(["listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000",
-                                 "--socket", path], input: AudioScene.noise(rate: 16000, seconds: 0.2).s16le)
+        let third = try CLI.run(
+            [
+                "listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000",
+                "--socket", path,
+            ], input: AudioScene.noise(rate: 16000, seconds: 0.2).s16le)
         #expect(third.exited(0), "\(third.stderr)")
     }
 
@@ -214,10 +238,15 @@ import Testing
             (try write(Self.wav(rate: 4_000_000_000), "rate4g.wav"), "sampling rate 4000000000 Hz is outside"),
             (CLI.directory.path, "is a directory, not an audio file"),
             (try write(flac.prefix(20), "cut.flac"), "damaged or truncated FLAC file (20 bytes"),
-            (try write(Data([0x49, 0x44, 0x33, 3, 0, 0, 0, 0, 0, 0]) + Data(repeating: 0xFF, count: 600), "fake.mp3"),
-             "MP3 data that could not be decoded"),
+            (
+                try write(Data([0x49, 0x44, 0x33, 3, 0, 0, 0, 0, 0, 0]) + Data(repeating: 0xFF, count: 600), "fake.mp3"),
+                "MP3 data that could not be decoded"
+            ),
             (try write(Data("just some text, no audio at all\n".utf8), "text.wav"), "not an audio format libsndfile reads"),
-            (try write(Self.wav(rate: 16000, chunk: "da\nt", declaring: 100_000), "newline.wav"), "WAV header ends inside the da\\x0At chunk"),
+            (
+                try write(Self.wav(rate: 16000, chunk: "da\nt", declaring: 100_000), "newline.wav"),
+                "WAV header ends inside the da\\x0At chunk"
+            ),
         ]
         let result = try CLI.run(["classify", "--model", CLI.model] + cases.map(\.0))
         #expect(result.exited(1))
@@ -258,8 +287,10 @@ import Testing
         damaged[0] = UInt8(ascii: "X")
         let result = try CLI.run(["listen", "--model", CLI.model, "--input", "-"], input: damaged)
         #expect(result.exited(1))
-        #expect(result.stderr.contains("not a WAV stream (it starts with bytes 58 49 46 46), and raw s16le input needs a sampling rate"),
-                "\(result.stderr)")
+        #expect(
+            result.stderr.contains(
+                "not a WAV stream (it starts with bytes 58 49 46 46), and raw s16le input needs a sampling rate"),
+            "\(result.stderr)")
     }
 
     @Test func metadataIsOneLineAndLabelsAreUnique() throws {

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import S4Audio
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `s4listen listen` as a user runs it: audio from a pipe, a file or an ALSA device, one JSON line
 /// per utterance on standard output, sd_notify states, SIGHUP and SIGTERM.
@@ -17,7 +18,9 @@ import Testing
         return info?["labels"] as? [String] ?? []
     }()
 
-    static let eventKeys: Set<String> = ["type", "label", "score", "start", "end", "time", "source", "sample_rate", "latency", "scores"]
+    static let eventKeys: Set<String> = [
+        "type", "label", "score", "start", "end", "time", "source", "sample_rate", "latency", "scores",
+    ]
 
     static func listen(_ arguments: [String], input: Data? = nil, environment: [String: String] = [:]) throws -> CLI.Result {
         try CLI.run(["listen", "--model", CLI.model, "--all"] + arguments, input: input, environment: environment)
@@ -34,8 +37,10 @@ import Testing
     }
 
     /// One event per burst, each with every field, its onset within ±20 ms of the burst's.
-    static func expectEvents(_ lines: [[String: Any]], for scene: AudioScene, source: String,
-                             between earliest: Date, and latest: Date, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectEvents(
+        _ lines: [[String: Any]], for scene: AudioScene, source: String,
+        between earliest: Date, and latest: Date, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(lines.count == scene.onsets.count, "\(lines)", sourceLocation: sourceLocation)
         for (line, onset) in zip(lines, scene.onsets) {
             #expect(Set(line.keys) == eventKeys, sourceLocation: sourceLocation)
@@ -46,11 +51,15 @@ import Testing
             #expect((0...1).contains(score), sourceLocation: sourceLocation)
             let start = line["start"] as? Double ?? -1, end = line["end"] as? Double ?? -1
             #expect(abs(start - onset) <= 0.020, "start \(start) for a burst at \(onset)", sourceLocation: sourceLocation)
-            #expect(abs(end - (onset + scene.burstSeconds)) <= 0.030, "end \(end) for a burst ending at \(onset + scene.burstSeconds)", sourceLocation: sourceLocation)
+            #expect(
+                abs(end - (onset + scene.burstSeconds)) <= 0.030,
+                "end \(end) for a burst ending at \(onset + scene.burstSeconds)", sourceLocation: sourceLocation)
             let time = (line["time"] as? String).flatMap(rfc3339)
             #expect(time != nil, "time \(line["time"] ?? "none") is not RFC 3339", sourceLocation: sourceLocation)
             if let time {
-                #expect(time >= earliest.addingTimeInterval(-1) && time <= latest.addingTimeInterval(1), sourceLocation: sourceLocation)
+                #expect(
+                    time >= earliest.addingTimeInterval(-1) && time <= latest.addingTimeInterval(1),
+                    sourceLocation: sourceLocation)
             }
             #expect(line["source"] as? String == source, sourceLocation: sourceLocation)
             #expect(line["sample_rate"] as? Int == scene.sampleRate, sourceLocation: sourceLocation)
@@ -67,7 +76,8 @@ import Testing
     static func essentials(_ lines: [[String: Any]]) -> [String] {
         lines.map { line in
             let scores = (line["scores"] as? [String: Double] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            return "\(line["label"] ?? "-") \(line["score"] ?? "-") \(line["start"] ?? "-") \(line["end"] ?? "-") \(scores.joined(separator: ","))"
+            return
+                "\(line["label"] ?? "-") \(line["score"] ?? "-") \(line["start"] ?? "-") \(line["end"] ?? "-") \(scores.joined(separator: ","))"
         }
     }
 
@@ -120,8 +130,9 @@ import Testing
     /// `--device` never reaches an end of stream (only `AlsaCapture(replaying:)` stops at the
     /// file's length), so the run is ended with SIGTERM, which must give exit status 0.
     static func listenToALSA(device: String, rate: Int, count: Int, environment: [String: String]) throws -> CLI.Result {
-        let child = try ChildProcess(["listen", "--model", CLI.model, "--all", "--device", device, "--rate", "\(rate)", "--channels", "1"],
-                                     environment: environment, hasInput: false)
+        let child = try ChildProcess(
+            ["listen", "--model", CLI.model, "--all", "--device", device, "--rate", "\(rate)", "--channels", "1"],
+            environment: environment, hasInput: false)
         defer { if child.isRunning { child.signal(SIGKILL) } }
         #expect(child.wait(timeout: 20) { child.lines.count >= count || !child.isRunning }, "\(child.stderr)")
         // Past the infile the device gives silence: no further event, and no end.
@@ -153,15 +164,17 @@ import Testing
         // The PCM defined in a temporary HOME's .asoundrc…
         let home = CLI.path("home")
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        try Self.filePlugin(name: "s4scene", infile: rawPath).write(toFile: home + "/.asoundrc", atomically: true, encoding: .utf8)
+        try Self.filePlugin(name: "s4scene", infile: rawPath).write(
+            toFile: home + "/.asoundrc", atomically: true, encoding: .utf8)
         let alsaStart = Date()
         let alsa = try Self.listenToALSA(device: "s4scene", rate: rate, count: scene.onsets.count, environment: ["HOME": home])
         Self.expectEvents(alsa.lines, for: scene, source: "ALSA device s4scene", between: alsaStart, and: Date())
         // …and through ALSA_CONFIG_PATH, after the stock configuration.
         let configuration = CLI.path("s4.conf")
         try Self.filePlugin(name: "s4scene2", infile: rawPath).write(toFile: configuration, atomically: true, encoding: .utf8)
-        let alsa2 = try Self.listenToALSA(device: "s4scene2", rate: rate, count: scene.onsets.count,
-                                          environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(configuration)"])
+        let alsa2 = try Self.listenToALSA(
+            device: "s4scene2", rate: rate, count: scene.onsets.count,
+            environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(configuration)"])
 
         let reference = Self.essentials(file.lines)
         #expect(reference.count == scene.onsets.count)
@@ -183,8 +196,9 @@ import Testing
         #expect(file.exited(0), "\(file.stderr)")
         let configuration = CLI.path("short-tail.conf")
         try Self.filePlugin(name: "s4tail", infile: rawPath).write(toFile: configuration, atomically: true, encoding: .utf8)
-        let alsa = try Self.listenToALSA(device: "s4tail", rate: 16000, count: 1,
-                                         environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(configuration)"])
+        let alsa = try Self.listenToALSA(
+            device: "s4tail", rate: 16000, count: 1,
+            environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(configuration)"])
         #expect(alsa.lines.count == 1 && file.lines.count == 1)
         let deviceEnd = alsa.lines.first?["end"] as? Double ?? -1
         #expect(abs(deviceEnd - 0.9) <= 0.01, "the device's event ends at \(deviceEnd)")
@@ -197,8 +211,9 @@ import Testing
 
     @Test func notifiesReadyWatchdogAndStopping() throws {
         let notify = try NotifySocket()
-        let child = try ChildProcess(["listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000"],
-                                     environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"])
+        let child = try ChildProcess(
+            ["listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000"],
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"])
         // The watchdog is pinged from the capture loop, so audio keeps arriving (in real time).
         let feeder = Feeder(child, chunk: AudioScene.noise(rate: 16000, seconds: 0.02).s16le, interval: 0.02)
         defer {
@@ -226,8 +241,9 @@ import Testing
     /// A pipe that stays open and silent (the read never returns) does not hold up SIGTERM.
     @Test func sigtermStopsASilentPipe() throws {
         let notify = try NotifySocket()
-        let child = try ChildProcess(["listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000"],
-                                     environment: ["NOTIFY_SOCKET": notify.path])
+        let child = try ChildProcess(
+            ["listen", "--model", CLI.model, "--input", "-", "--format", "s16le", "--rate", "16000"],
+            environment: ["NOTIFY_SOCKET": notify.path])
         defer {
             child.closeInput()
             if child.isRunning { child.signal(SIGKILL) }
@@ -248,7 +264,9 @@ import Testing
         let modelPath = CLI.path("reload.safetensors")
         let original = try Data(contentsOf: URL(fileURLWithPath: CLI.model))
         try original.write(to: URL(fileURLWithPath: modelPath))
-        let child = try ChildProcess(["listen", "--model", modelPath, "--all", "--input", "-", "--format", "s16le", "--rate", "\(rate)"])
+        let child = try ChildProcess([
+            "listen", "--model", modelPath, "--all", "--input", "-", "--format", "s16le", "--rate", "\(rate)",
+        ])
         defer {
             child.closeInput()
             if child.isRunning { child.signal(SIGKILL) }
@@ -302,23 +320,28 @@ import Testing
 
     /// Exit status 1 (no signal), nothing on standard output, and `message` on standard error.
     static func expectRefusal(_ result: CLI.Result, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(result.exited(1), "status \(result.status), signaled \(result.signaled): \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(
+            result.exited(1), "status \(result.status), signaled \(result.signaled): \(result.stderr)",
+            sourceLocation: sourceLocation)
         #expect(result.stdout.isEmpty, sourceLocation: sourceLocation)
         #expect(result.stderr.contains(message), "\(result.stderr)", sourceLocation: sourceLocation)
     }
 
     @Test func notAudioOnStdinIsRefused() throws {
         let text = Data(String(repeating: "this is not audio\n", count: 10_000).utf8)  // more than a pipe holds
-        Self.expectRefusal(try Self.listen(["--input", "-", "--format", "wav"], input: text),
-                           "stdin: cannot read audio: not a WAV stream (it does not start with RIFF)")
+        Self.expectRefusal(
+            try Self.listen(["--input", "-", "--format", "wav"], input: text),
+            "stdin: cannot read audio: not a WAV stream (it does not start with RIFF)")
     }
 
     @Test func truncatedWAVHeaderIsRefused() throws {
         let wav = AudioScene.bursts(rate: 16000, seconds: 0.5, onsets: []).wav()
-        Self.expectRefusal(try Self.listen(["--input", "-"], input: wav.prefix(30)),
-                           "stdin: cannot read audio: WAV header ends inside the fmt chunk")
-        Self.expectRefusal(try Self.listen(["--input", "-"], input: wav.prefix(40)),
-                           "stdin: cannot read audio: WAV header ends before the data chunk")
+        Self.expectRefusal(
+            try Self.listen(["--input", "-"], input: wav.prefix(30)),
+            "stdin: cannot read audio: WAV header ends inside the fmt chunk")
+        Self.expectRefusal(
+            try Self.listen(["--input", "-"], input: wav.prefix(40)),
+            "stdin: cannot read audio: WAV header ends before the data chunk")
     }
 
     /// A WAV whose samples stop before its header's length is a stream that ended early: what
@@ -340,7 +363,8 @@ import Testing
     /// is an error; raw input with a rate is an empty stream that ends cleanly with no event.
     @Test func zeroLengthInput() throws {
         Self.expectRefusal(try Self.listen(["--input", "-"], input: Data()), "stdin: contains no audio frames")
-        Self.expectRefusal(try Self.listen(["--input", "-", "--format", "wav"], input: Data()), "stdin: contains no audio frames")
+        Self.expectRefusal(
+            try Self.listen(["--input", "-", "--format", "wav"], input: Data()), "stdin: contains no audio frames")
         let raw = try Self.listen(["--input", "-", "--format", "s16le", "--rate", "16000"], input: Data())
         #expect(raw.exited(0), "\(raw.stderr)")
         #expect(raw.stdout.isEmpty)
@@ -349,10 +373,12 @@ import Testing
 
     @Test func absurdRateIsRefused() throws {
         let data = AudioScene.noise(rate: 16000, seconds: 0.5).s16le
-        Self.expectRefusal(try Self.listen(["--input", "-", "--format", "s16le", "--rate", "5"], input: data),
-                           "stdin: sampling rate 5 Hz is outside 1000…384000 Hz")
-        Self.expectRefusal(try Self.listen(["--input", "-", "--format", "f32le"], input: data),
-                           "stdin: cannot read audio: raw f32le input needs a sampling rate")
+        Self.expectRefusal(
+            try Self.listen(["--input", "-", "--format", "s16le", "--rate", "5"], input: data),
+            "stdin: sampling rate 5 Hz is outside 1000…384000 Hz")
+        Self.expectRefusal(
+            try Self.listen(["--input", "-", "--format", "f32le"], input: data),
+            "stdin: cannot read audio: raw f32le input needs a sampling rate")
     }
 
     @Test func missingFileIsRefused() throws {
@@ -377,8 +403,9 @@ import Testing
     /// next event's write fails (EPIPE, SIGPIPE being ignored) and s4listen stops with status 0.
     @Test func closedStandardOutputEndsTheRunCleanly() throws {
         let scene = AudioScene.bursts(rate: 16000, seconds: 12, onsets: stride(from: 0.5, to: 11, by: 1.2).map { $0 })
-        let child = try ChildProcess(["listen", "--model", CLI.model, "--all", "--input", "-", "--format", "s16le", "--rate", "16000"],
-                                     collectsOutput: false)
+        let child = try ChildProcess(
+            ["listen", "--model", CLI.model, "--all", "--input", "-", "--format", "s16le", "--rate", "16000"],
+            collectsOutput: false)
         defer {
             child.closeInput()
             if child.isRunning { child.signal(SIGKILL) }
@@ -434,7 +461,9 @@ import Testing
         let batchScores = try #require(batch["scores"] as? [String: Double])
         let streamScores = try #require(event["scores"] as? [String: Double])
         for (label, probability) in streamScores {
-            #expect(abs(probability - (batchScores[label] ?? -1)) <= 1e-5, "\(label): listen \(probability), classify \(batchScores[label] ?? -1)")
+            #expect(
+                abs(probability - (batchScores[label] ?? -1)) <= 1e-5,
+                "\(label): listen \(probability), classify \(batchScores[label] ?? -1)")
         }
         // The three best of classify are listen's three.
         let top = batchScores.sorted { $0.value > $1.value }.prefix(3).map(\.key)

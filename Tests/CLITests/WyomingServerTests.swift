@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import S4Audio
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `s4listen serve` against the real Wyoming client library (`pip install wyoming`; `make test`
 /// installs it), driven through `tools/wyoming_client.py`: describe, real command clips streamed at
@@ -17,7 +18,9 @@ import Testing
 @Suite(.serialized) struct WyomingServerTests {
     static let client = CLI.packageRoot.appendingPathComponent("tools/wyoming_client.py").path
     static let testClips = CLI.packageRoot.appendingPathComponent("../shared/data/speech-commands/test").standardized
-    static let noise = CLI.packageRoot.appendingPathComponent("../shared/data/speech-commands/_background_noise_/white_noise.flac").standardized.path
+    static let noise = CLI.packageRoot.appendingPathComponent(
+        "../shared/data/speech-commands/_background_noise_/white_noise.flac"
+    ).standardized.path
 
     /// A clip at 16 kHz and the same clip made 48 kHz by sox, with the word it says.
     struct Clip {
@@ -29,10 +32,14 @@ import Testing
     /// Up to four clips of different words, each classified as its word with probability ≥ 0.9 at
     /// 16 and at 48 kHz by the bundled model.
     static let clips: [Clip] = {
-        var candidates: [(word: String, path: String)] = ["yes", "stop"].map { ($0, CLI.packageRoot.appendingPathComponent("samples/\($0).flac").path) }
+        var candidates: [(word: String, path: String)] = ["yes", "stop"].map {
+            ($0, CLI.packageRoot.appendingPathComponent("samples/\($0).flac").path)
+        }
         for word in ["down", "right", "on", "off", "left", "go", "no", "up"] {
             let folder = testClips.appendingPathComponent(word)
-            let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".flac") }.sorted()
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter {
+                $0.hasSuffix(".flac")
+            }.sorted()
             candidates += files.prefix(3).map { (word, folder.appendingPathComponent($0).path) }
         }
         var converted: [Clip] = []
@@ -49,7 +56,9 @@ import Testing
                 verdicts[file] = (label, score)
             }
         }
-        func reliable(_ file: String, _ word: String) -> Bool { verdicts[file].map { $0.label == word && $0.score >= 0.9 } ?? false }
+        func reliable(_ file: String, _ word: String) -> Bool {
+            verdicts[file].map { $0.label == word && $0.score >= 0.9 } ?? false
+        }
         var chosen: [Clip] = []
         for clip in converted where reliable(clip.at16k, clip.word) && reliable(clip.at48k, clip.word) {
             if chosen.count < 4, !chosen.contains(where: { $0.word == clip.word }) { chosen.append(clip) }
@@ -61,23 +70,30 @@ import Testing
     static func ready(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
         let probe = try? Program.run("python3", ["-c", "import wyoming, soundfile, numpy"])
         guard probe?.status == 0 else {
-            Issue.record("python3 with wyoming, soundfile and numpy is needed (make test installs them: python3 -m pip install wyoming soundfile numpy): \(probe?.stderr ?? "no python3")",
-                         sourceLocation: sourceLocation)
+            Issue.record(
+                "python3 with wyoming, soundfile and numpy is needed (make test installs them: python3 -m pip install wyoming soundfile numpy): \(probe?.stderr ?? "no python3")",
+                sourceLocation: sourceLocation)
             return false
         }
         guard clips.count >= 2 else {
-            Issue.record("fewer than two clips the model recognises reliably (found \(clips.map(\.word)))", sourceLocation: sourceLocation)
+            Issue.record(
+                "fewer than two clips the model recognises reliably (found \(clips.map(\.word)))", sourceLocation: sourceLocation)
             return false
         }
         return true
     }
 
     /// Runs the client script; its one JSON object.
-    static func wyoming(_ arguments: [String], timeout: Double = 60, sourceLocation: SourceLocation = #_sourceLocation) -> [String: Any] {
+    static func wyoming(_ arguments: [String], timeout: Double = 60, sourceLocation: SourceLocation = #_sourceLocation)
+        -> [String: Any]
+    {
         let result = try? Program.run("python3", [client] + arguments, timeout: timeout)
         guard let result, result.status == 0,
-              let object = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
-            Issue.record("wyoming_client.py \(arguments.joined(separator: " ")) failed: \(result?.stderr ?? "")", sourceLocation: sourceLocation)
+            let object = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        else {
+            Issue.record(
+                "wyoming_client.py \(arguments.joined(separator: " ")) failed: \(result?.stderr ?? "")",
+                sourceLocation: sourceLocation)
             return [:]
         }
         return object
@@ -97,7 +113,8 @@ import Testing
         init(unix: Bool = false, arguments: [String] = []) throws {
             uri = unix ? "unix://" + CLI.path("wyoming.sock") : "tcp://127.0.0.1:\(try Self.freePort())"
             notify = try NotifySocket()
-            child = try ChildProcess(["serve", "--uri", uri] + arguments, environment: ["NOTIFY_SOCKET": notify.path], hasInput: false)
+            child = try ChildProcess(
+                ["serve", "--uri", uri] + arguments, environment: ["NOTIFY_SOCKET": notify.path], hasInput: false)
             #expect(notify.receive(timeout: 30) { $0.contains("READY=1") }, "\(child.stderr)")
         }
 
@@ -119,7 +136,9 @@ import Testing
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
             let ok = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+                }
             }
             guard ok else { throw POSIXError(.EADDRINUSE) }
             return Int(UInt16(bigEndian: address.sin_port))
@@ -208,7 +227,8 @@ import Testing
     @Test func badClientsDoNotDisturbTheOthers() throws {
         guard Self.ready() else { return }
         let server = try Server(arguments: ["--max-clients", "16"])
-        let good = try Program.start("python3", [Self.client, "stream", server.uri, "--realtime"] + Self.clips.prefix(2).map(\.at16k))
+        let good = try Program.start(
+            "python3", [Self.client, "stream", server.uri, "--realtime"] + Self.clips.prefix(2).map(\.at16k))
         usleep(300_000)
 
         let malformed = Self.wyoming(["bad", server.uri, "malformed"])
@@ -238,8 +258,10 @@ import Testing
         #expect(Self.detections(Self.events(after)) == [Self.clips[0].word])
         #expect(server.child.isRunning)
         let log = server.child.stderr
-        for expected in ["malformed event header", "over the limit", "connection closed in the middle of an event",
-                         "is outside", "is not supported", "too many clients"] {
+        for expected in [
+            "malformed event header", "over the limit", "connection closed in the middle of an event",
+            "is outside", "is not supported", "too many clients",
+        ] {
             #expect(log.contains(expected), "no log line with \(expected)")
         }
         server.stop()
@@ -253,12 +275,16 @@ import Testing
         let bundled = CLI.packageRoot.appendingPathComponent("models/default.safetensors").path
         try FileManager.default.copyItem(atPath: bundled, toPath: modelPath)
         let server = try Server(arguments: ["--model", modelPath])
-        let version = { ((Self.wyoming(["describe", server.uri])["models"] as? [[String: Any]])?.first?["version"] as? String) ?? "" }
+        let version = {
+            ((Self.wyoming(["describe", server.uri])["models"] as? [[String: Any]])?.first?["version"] as? String) ?? ""
+        }
         let first = version()
 
         try Data("not a model".utf8).write(to: URL(fileURLWithPath: modelPath))
         server.child.signal(SIGHUP)
-        #expect(server.notify.receive(timeout: 15) { $0.contains { $0.hasPrefix("STATUS=model reload refused") } }, "\(server.child.stderr)")
+        #expect(
+            server.notify.receive(timeout: 15) { $0.contains { $0.hasPrefix("STATUS=model reload refused") } },
+            "\(server.child.stderr)")
         #expect(server.child.stderr.contains("model reload refused, the running model stays"))
         #expect(version() == first)
         let still = Self.wyoming(["stream", server.uri, Self.clips[0].at16k])
@@ -293,7 +319,8 @@ import Testing
             }
             pcm.append(gap)
         }
-        let result = try CLI.run(["listen", "--input", "-", "--format", "s16le", "--rate", "\(rate)", "--output", "names"], input: pcm)
+        let result = try CLI.run(
+            ["listen", "--input", "-", "--format", "s16le", "--rate", "\(rate)", "--output", "names"], input: pcm)
         #expect(result.exited(0), "\(result.stderr)")
         #expect(result.stdout == Self.clips.map { $0.word + "\n" }.joined(), "\(result.stdout)")
     }
@@ -343,8 +370,9 @@ enum Program {
             }
             _ = readers.wait(timeout: .now() + 5)
             return lock.withLock {
-                Result(status: process.terminationStatus, stdout: String(decoding: collected.0, as: UTF8.self),
-                       stderr: String(decoding: collected.1, as: UTF8.self))
+                Result(
+                    status: process.terminationStatus, stdout: String(decoding: collected.0, as: UTF8.self),
+                    stderr: String(decoding: collected.1, as: UTF8.self))
             }
         }
     }
@@ -352,6 +380,7 @@ enum Program {
     static func start(_ executable: String, _ arguments: [String]) throws -> Running { try Running(executable, arguments) }
 
     static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> Result {
-        try start(executable, arguments).wait(timeout: timeout) ?? Result(status: -1, stdout: "", stderr: "timed out after \(timeout) s")
+        try start(executable, arguments).wait(timeout: timeout)
+            ?? Result(status: -1, stdout: "", stderr: "timed out after \(timeout) s")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import S4Audio
 
 /// ALSA capture without sound hardware: the `file` plugin over a `null` slave, defined in process.
@@ -95,13 +96,16 @@ import Testing
     @Test func errorsNameTheDevice() throws {
         let missing = String(describing: #expect(throws: AudioSourceError.self) { try AlsaCapture(device: "hw:42,0") })
         #expect(missing.contains("ALSA device hw:42,0: cannot read audio"))
-        let undefined = String(describing: #expect(throws: AudioSourceError.self) {
-            try AlsaCapture(device: "nosuch", configuration: AlsaCapture.filePluginConfiguration(pcm: "other", infile: "/dev/null"))
-        })
+        let undefined = String(
+            describing: #expect(throws: AudioSourceError.self) {
+                try AlsaCapture(
+                    device: "nosuch", configuration: AlsaCapture.filePluginConfiguration(pcm: "other", infile: "/dev/null"))
+            })
         #expect(undefined.contains("ALSA device nosuch"))
-        let broken = String(describing: #expect(throws: AudioSourceError.self) {
-            try AlsaCapture(device: "s4", configuration: "pcm.s4 { type file")
-        })
+        let broken = String(
+            describing: #expect(throws: AudioSourceError.self) {
+                try AlsaCapture(device: "s4", configuration: "pcm.s4 { type file")
+            })
         #expect(broken.contains("does not parse"))
         #expect(throws: AudioSourceError.unsupportedRate(source: "ALSA device default", rate: 100)) {
             try AlsaCapture(device: "default", sampleRate: 100)

@@ -1,15 +1,19 @@
 import CSndFile
 import Foundation
 import Testing
+
 @testable import S4Audio
 
 /// Bad input on a pipe: a clear error or a clean end, never a crash or a hang.
 @Suite struct PipeSourceErrorTests {
     typealias F = AudioFixtures
 
-    func open(_ bytes: [UInt8], format: StreamFormat? = nil, rate: Int? = nil, channels: Int = 1) throws(AudioSourceError) -> PipeSource {
-        try PipeSource(fileDescriptor: PipeFeeder.start(bytes), name: "test-pipe", format: format, sampleRate: rate,
-                       channels: channels, closesDescriptor: true)
+    func open(_ bytes: [UInt8], format: StreamFormat? = nil, rate: Int? = nil, channels: Int = 1) throws(AudioSourceError)
+        -> PipeSource
+    {
+        try PipeSource(
+            fileDescriptor: PipeFeeder.start(bytes), name: "test-pipe", format: format, sampleRate: rate,
+            channels: channels, closesDescriptor: true)
     }
 
     /// The message of the AudioSourceError that `body` throws.
@@ -34,14 +38,17 @@ import Testing
     }
 
     @Test func truncatedStreams() throws {
-        let wav = F.bytes(of: F.writeFile("trunc.wav", frames: F.tone(count: 1000, rate: 16000), rate: 16000, channels: 1,
-                                          format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
+        let wav = F.bytes(
+            of: F.writeFile(
+                "trunc.wav", frames: F.tone(count: 1000, rate: 16000), rate: 16000, channels: 1,
+                format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
         #expect(reason { _ = try open(Array(wav.prefix(20))) }.contains("ends inside the fmt chunk"))
         #expect(reason { _ = try open(Array(wav.prefix(38))) }.contains("ends before the data chunk"))
         #expect(reason { _ = try open(Array(wav.prefix(2)), format: .wav) }.contains("not a WAV stream"))
         // Cut in the middle of a sample: the whole frames before it, then a clean end.
         #expect(try F.readAll(open(Array(wav.prefix(44 + 2 * 600 + 1)))).count == 600)
-        let raw = try open(Array(F.s16le(F.int16Frames(count: 500, channels: 2)).prefix(4 * 321 + 3)), format: .s16le, rate: 8000, channels: 2)
+        let raw = try open(
+            Array(F.s16le(F.int16Frames(count: 500, channels: 2)).prefix(4 * 321 + 3)), format: .s16le, rate: 8000, channels: 2)
         #expect(try F.readAll(raw).count == 321)
     }
 
@@ -51,15 +58,23 @@ import Testing
         #expect(try F.readAll(open([], format: .s16le, rate: 16000)).isEmpty)
         #expect(try F.readAll(open([], rate: 16000)).isEmpty)
         // A header and no samples.
-        let empty = F.bytes(of: F.writeFile("empty-pipe.wav", frames: [], rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
+        let empty = F.bytes(
+            of: F.writeFile(
+                "empty-pipe.wav", frames: [], rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
         #expect(try F.readAll(open(empty)).isEmpty)
     }
 
     @Test func absurdRatesAreRefused() {
-        #expect(throws: AudioSourceError.unsupportedRate(source: "test-pipe", rate: 100)) { try open([1, 2, 3, 4], format: .s16le, rate: 100) }
-        #expect(throws: AudioSourceError.unsupportedRate(source: "test-pipe", rate: 5_000_000)) { try open([], format: .f32le, rate: 5_000_000) }
-        var header = F.bytes(of: F.writeFile("slow-pipe.wav", frames: F.tone(count: 100, rate: 100), rate: 100, channels: 1,
-                                             format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
+        #expect(throws: AudioSourceError.unsupportedRate(source: "test-pipe", rate: 100)) {
+            try open([1, 2, 3, 4], format: .s16le, rate: 100)
+        }
+        #expect(throws: AudioSourceError.unsupportedRate(source: "test-pipe", rate: 5_000_000)) {
+            try open([], format: .f32le, rate: 5_000_000)
+        }
+        var header = F.bytes(
+            of: F.writeFile(
+                "slow-pipe.wav", frames: F.tone(count: 100, rate: 100), rate: 100, channels: 1,
+                format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
         #expect(throws: AudioSourceError.unsupportedRate(source: "test-pipe", rate: 100)) { try open(header) }
         header.replaceSubrange(22..<24, with: [0, 0])  // zero channels
         #expect(reason { _ = try open(header) }.contains("0 channels"))
@@ -67,15 +82,18 @@ import Testing
     }
 
     @Test func unsupportedWAVEncodingIsNamed() {
-        let adpcm = F.bytes(of: F.writeFile("adpcm.wav", frames: F.tone(count: 2000, rate: 16000), rate: 16000, channels: 1,
-                                            format: Int32(SF_FORMAT_WAV | SF_FORMAT_IMA_ADPCM)))
+        let adpcm = F.bytes(
+            of: F.writeFile(
+                "adpcm.wav", frames: F.tone(count: 2000, rate: 16000), rate: 16000, channels: 1,
+                format: Int32(SF_FORMAT_WAV | SF_FORMAT_IMA_ADPCM)))
         #expect(reason { _ = try open(adpcm) }.contains("WAV encoding 17 with 4 bits is not supported"))
     }
 
     /// A descriptor that is not open (a number no test can have been given by pipe()).
     @Test func closedDescriptorIsRefused() {
-        #expect(reason { _ = try PipeSource(fileDescriptor: Int32.max, name: "gone", format: .s16le, sampleRate: 16000) }
-            == "gone: cannot read audio: file descriptor 2147483647: Bad file descriptor")
+        #expect(
+            reason { _ = try PipeSource(fileDescriptor: Int32.max, name: "gone", format: .s16le, sampleRate: 16000) }
+                == "gone: cannot read audio: file descriptor 2147483647: Bad file descriptor")
     }
 
     /// The producer closes its end mid-stream (it crashed, or was stopped): a clean end.

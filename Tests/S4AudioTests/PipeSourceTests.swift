@@ -1,6 +1,7 @@
 import CSndFile
 import Foundation
 import Testing
+
 @testable import S4Audio
 
 /// Audio on a pipe: WAV and raw at several rates, fed in pieces, decoded incrementally.
@@ -9,8 +10,9 @@ import Testing
 
     @Test(arguments: [8000, 16000, 44100, 48000])
     func wavOnAPipeMatchesTheFileReader(rate: Int) throws {
-        let path = F.writeFile("pipe-\(rate).wav", frames: F.tone(count: rate * 3 / 10, rate: rate), rate: rate, channels: 1,
-                               format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = F.writeFile(
+            "pipe-\(rate).wav", frames: F.tone(count: rate * 3 / 10, rate: rate), rate: rate, channels: 1,
+            format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         let source = try PipeSource(fileDescriptor: PipeFeeder.start(F.bytes(of: path)), format: .wav, closesDescriptor: true)
         #expect(source.sampleRate == rate)
         #expect(source.channelCount == 1)
@@ -22,7 +24,8 @@ import Testing
         let samples = F.int16Frames(count: rate / 4)
         let expected = F.mono(samples, channels: 1)
         let bytes = format == .s16le ? F.s16le(samples) : F.f32le(expected)
-        let source = try PipeSource(fileDescriptor: PipeFeeder.start(bytes), format: format, sampleRate: rate, closesDescriptor: true)
+        let source = try PipeSource(
+            fileDescriptor: PipeFeeder.start(bytes), format: format, sampleRate: rate, closesDescriptor: true)
         #expect(source.sampleRate == rate)
         #expect(source.format == format)
         #expect(try F.readAll(source) == expected)
@@ -30,8 +33,9 @@ import Testing
 
     @Test func stereoRawIsDownMixed() throws {
         let samples = F.int16Frames(count: 4000, channels: 2)
-        let source = try PipeSource(fileDescriptor: PipeFeeder.start(F.s16le(samples)), format: .s16le, sampleRate: 16000,
-                                    channels: 2, closesDescriptor: true)
+        let source = try PipeSource(
+            fileDescriptor: PipeFeeder.start(F.s16le(samples)), format: .s16le, sampleRate: 16000,
+            channels: 2, closesDescriptor: true)
         #expect(source.channelCount == 2)
         #expect(try F.readAll(source) == F.mono(samples, channels: 2))
     }
@@ -42,8 +46,9 @@ import Testing
         (SF_FORMAT_WAV | SF_FORMAT_PCM_32, 2), (SF_FORMAT_WAV | SF_FORMAT_DOUBLE, 1), (SF_FORMAT_WAVEX | SF_FORMAT_PCM_16, 3),
     ])
     func wavEncodingsMatchTheFileReader(format: Int, channels: Int) throws {
-        let path = F.writeFile("enc-\(format)-\(channels).wav", frames: F.tone(count: 5000, rate: 22050, channels: channels),
-                               rate: 22050, channels: channels, format: Int32(format))
+        let path = F.writeFile(
+            "enc-\(format)-\(channels).wav", frames: F.tone(count: 5000, rate: 22050, channels: channels),
+            rate: 22050, channels: channels, format: Int32(format))
         let source = try PipeSource(fileDescriptor: PipeFeeder.start(F.bytes(of: path)), closesDescriptor: true)
         #expect(source.format == .wav)
         #expect(source.channelCount == channels)
@@ -54,8 +59,9 @@ import Testing
     }
 
     @Test func formatIsDetected() throws {
-        let path = F.writeFile("detect.wav", frames: F.tone(count: 800, rate: 8000), rate: 8000, channels: 1,
-                               format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = F.writeFile(
+            "detect.wav", frames: F.tone(count: 800, rate: 8000), rate: 8000, channels: 1,
+            format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         let wav = try PipeSource(fileDescriptor: PipeFeeder.start(F.bytes(of: path)), sampleRate: 16000, closesDescriptor: true)
         #expect(wav.format == .wav)
         #expect(wav.sampleRate == 8000)  // the header wins over the given rate
@@ -71,15 +77,18 @@ import Testing
     /// while an honest length must (a LIST chunk after the samples is not audio).
     @Test func streamingLengthRunsToEOFAndHonestLengthStops() throws {
         let samples = F.int16Frames(count: 2000)
-        var header = F.bytes(of: F.writeFile("head.wav", frames: [], rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
+        var header = F.bytes(
+            of: F.writeFile("head.wav", frames: [], rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
         #expect(header.count == 44)
         header.replaceSubrange(4..<8, with: [0x24, 0xF0, 0xFF, 0x7F])
         header.replaceSubrange(40..<44, with: [0x00, 0xF0, 0xFF, 0x7F])
         let streamed = try PipeSource(fileDescriptor: PipeFeeder.start(header + F.s16le(samples)), closesDescriptor: true)
         #expect(try F.readAll(streamed) == F.mono(samples, channels: 1))
 
-        let honest = F.bytes(of: F.writeFile("honest.wav", frames: F.mono(samples, channels: 1), rate: 16000, channels: 1,
-                                             format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
+        let honest = F.bytes(
+            of: F.writeFile(
+                "honest.wav", frames: F.mono(samples, channels: 1), rate: 16000, channels: 1,
+                format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
         let trailer = Array("LIST".utf8) + [8, 0, 0, 0] + Array("INFOjunk".utf8)
         let stopped = try PipeSource(fileDescriptor: PipeFeeder.start(honest + trailer), format: .wav, closesDescriptor: true)
         #expect(try F.readAll(stopped) == F.mono(samples, channels: 1))
@@ -87,8 +96,11 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sox")))
     func soxStreamedWAV() throws {
-        let (source, samples) = try F.readAll(fromProcess: "/usr/bin/sox", [
-            "-D", "-n", "-r", "44100", "-c", "2", "-b", "16", "-t", "wav", "-", "synth", "0.5", "sine", "440", "gain", "-6"])
+        let (source, samples) = try F.readAll(
+            fromProcess: "/usr/bin/sox",
+            [
+                "-D", "-n", "-r", "44100", "-c", "2", "-b", "16", "-t", "wav", "-", "synth", "0.5", "sine", "440", "gain", "-6",
+            ])
         #expect(source.sampleRate == 44100 && source.channelCount == 2)
         #expect(samples.count == 22050)
         let peak = samples.map(abs).max() ?? 0
@@ -103,7 +115,8 @@ import Testing
         let infile = F.directory.appendingPathComponent("arecord-in.raw").path
         let config = F.directory.appendingPathComponent("arecord.conf").path
         _ = FileManager.default.createFile(atPath: infile, contents: Data(F.s16le(samples)))
-        try AlsaCapture.filePluginConfiguration(pcm: "s4arecord", infile: infile).write(toFile: config, atomically: true, encoding: .utf8)
+        try AlsaCapture.filePluginConfiguration(pcm: "s4arecord", infile: infile).write(
+            toFile: config, atomically: true, encoding: .utf8)
         let (source, read) = try F.readAll(
             fromProcess: "/usr/bin/arecord",
             ["-q", "-D", "s4arecord", "-f", "S16_LE", "-r", "48000", "-c", "2", "-s", "4800", "-t", "wav", "-"],
@@ -117,14 +130,19 @@ import Testing
     func readsReturnWhatHasArrived(format: StreamFormat) throws {
         let samples = F.int16Frames(count: 16000)
         let expected = F.mono(samples, channels: 1)
-        let bytes: [UInt8] = switch format {
-        case .wav: F.bytes(of: F.writeFile("gate.wav", frames: expected, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
-        case .s16le: F.s16le(samples)
-        case .f32le: F.f32le(expected)
-        }
+        let bytes: [UInt8] =
+            switch format {
+            case .wav:
+                F.bytes(
+                    of: F.writeFile(
+                        "gate.wav", frames: expected, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)))
+            case .s16le: F.s16le(samples)
+            case .f32le: F.f32le(expected)
+            }
         let gate = Gate()
-        let source = try PipeSource(fileDescriptor: PipeFeeder.start(bytes, pieces: 4, gate: gate), format: format,
-                                    sampleRate: 16000, closesDescriptor: true)
+        let source = try PipeSource(
+            fileDescriptor: PipeFeeder.start(bytes, pieces: 4, gate: gate), format: format,
+            sampleRate: 16000, closesDescriptor: true)
         var buffer = [Float](repeating: 0, count: 4096)
         let first = try buffer.withUnsafeMutableBufferPointer { try source.read(into: $0) }
         gate.open()
@@ -138,16 +156,18 @@ import Testing
     /// that must be kept for the next one.
     @Test func byteByByteStereoFloat() throws {
         let frames = F.tone(count: 300, rate: 16000, channels: 2)
-        let source = try PipeSource(fileDescriptor: PipeFeeder.start(F.f32le(frames), pieces: frames.count * 4, pause: 0),
-                                    format: .f32le, sampleRate: 16000, channels: 2, closesDescriptor: true)
+        let source = try PipeSource(
+            fileDescriptor: PipeFeeder.start(F.f32le(frames), pieces: frames.count * 4, pause: 0),
+            format: .f32le, sampleRate: 16000, channels: 2, closesDescriptor: true)
         let read = try F.readAll(source, block: 7)
         let expected = stride(from: 0, to: frames.count, by: 2).map { (frames[$0] + frames[$0 + 1]) * 0.5 }
         #expect(read == expected)
     }
 
     @Test func soundFileReaderIsAnAudioSource() throws {
-        let path = F.writeFile("conform.wav", frames: F.tone(count: 2500, rate: 16000), rate: 16000, channels: 1,
-                               format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = F.writeFile(
+            "conform.wav", frames: F.tone(count: 2500, rate: 16000), rate: 16000, channels: 1,
+            format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         let source: any AudioSource = try SoundFileReader(path: path)
         #expect(source.description == path)
         #expect(try F.readAll(source).count == 2500)

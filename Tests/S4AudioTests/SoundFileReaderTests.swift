@@ -1,6 +1,7 @@
 import CSndFile
 import Foundation
 import Testing
+
 @testable import S4Audio
 
 /// Reading audio files of any rate, format and channel count through libsndfile, and refusing bad ones.
@@ -18,7 +19,8 @@ import Testing
     @Test(arguments: [8000, 11025, 16000, 22050, 44100, 48000])
     func readsWaveAtItsOwnRate(rate: Int) throws {
         let samples = Self.tone(rate: rate)
-        let path = AudioFixtures.writeFile("tone-\(rate).wav", frames: samples, rate: rate, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = AudioFixtures.writeFile(
+            "tone-\(rate).wav", frames: samples, rate: rate, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         let reader = try SoundFileReader(path: path)
         #expect(reader.sampleRate == rate)
         let read = try reader.readAll()
@@ -29,8 +31,10 @@ import Testing
 
     @Test func flacAndFloatWaveAreExact() throws {
         let samples = Self.tone(rate: 16000)
-        let flac = AudioFixtures.writeFile("tone.flac", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_FLAC | SF_FORMAT_PCM_16))
-        let float = AudioFixtures.writeFile("tone-float.wav", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
+        let flac = AudioFixtures.writeFile(
+            "tone.flac", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_FLAC | SF_FORMAT_PCM_16))
+        let float = AudioFixtures.writeFile(
+            "tone-float.wav", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
         #expect(try SoundFileReader(path: float).readAll() == samples)
         #expect(zip(try SoundFileReader(path: flac).readAll(), samples).allSatisfy { abs($0 - $1) <= 1.0 / 32768 })
     }
@@ -38,15 +42,17 @@ import Testing
     /// A float file holding NaN or values past full scale reads as a pipe would deliver it.
     @Test func nonFiniteAndOverRangeFloatsAreTamed() throws {
         let samples: [Float] = [0.5, .nan, 2, -3, .infinity, -0.25]
-        let path = AudioFixtures.writeFile("wild.wav", frames: samples, rate: 16000, channels: 1,
-                                           format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
+        let path = AudioFixtures.writeFile(
+            "wild.wav", frames: samples, rate: 16000, channels: 1,
+            format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
         #expect(try SoundFileReader(path: path).readAll() == [0.5, 0, 1, -1, 1, -0.25])
     }
 
     @Test func stereoIsDownMixed() throws {
         let left = Self.tone(rate: 16000), right = left.map { -0.5 * $0 }
         let interleaved = zip(left, right).flatMap { [$0, $1] }
-        let path = AudioFixtures.writeFile("stereo.wav", frames: interleaved, rate: 16000, channels: 2, format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
+        let path = AudioFixtures.writeFile(
+            "stereo.wav", frames: interleaved, rate: 16000, channels: 2, format: Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT))
         let reader = try SoundFileReader(path: path)
         #expect(reader.channelCount == 2)
         let mono = try reader.readAll()
@@ -70,7 +76,8 @@ import Testing
     }
 
     @Test func zeroLengthAudioIsRefused() throws {
-        let path = AudioFixtures.writeFile("empty.wav", frames: [], rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = AudioFixtures.writeFile(
+            "empty.wav", frames: [], rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         #expect(throws: AudioSourceError.noAudio(source: path)) { try SoundFileReader(path: path).readAll() }
         let emptyFile = Self.directory.appendingPathComponent("zero-bytes.wav").path
         _ = FileManager.default.createFile(atPath: emptyFile, contents: Data())
@@ -79,7 +86,8 @@ import Testing
 
     @Test func truncatedFileGivesWhatIsThere() throws {
         let samples = Self.tone(rate: 16000)
-        let path = AudioFixtures.writeFile("full.wav", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = AudioFixtures.writeFile(
+            "full.wav", frames: samples, rate: 16000, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         let cut = Self.directory.appendingPathComponent("cut.wav").path
         _ = FileManager.default.createFile(atPath: cut, contents: bytes.prefix(44 + 2 * 1000))
@@ -92,7 +100,8 @@ import Testing
     }
 
     @Test func absurdRateIsRefused() throws {
-        let path = AudioFixtures.writeFile("slow.wav", frames: Self.tone(rate: 100), rate: 100, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
+        let path = AudioFixtures.writeFile(
+            "slow.wav", frames: Self.tone(rate: 100), rate: 100, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         #expect(throws: AudioSourceError.unsupportedRate(source: path, rate: 100)) { try SoundFileReader(path: path) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import S4Core
 
 /// The vectorised GELU (exact erf form, through a fitted rational erf) and the GLU gate's

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import S4Core
 
 /// The Swift engine against float64 outputs of the PyTorch training code (models/train/make_fixtures.py)

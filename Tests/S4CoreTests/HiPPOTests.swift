@@ -1,5 +1,6 @@
 import Numerics
 import Testing
+
 @testable import S4Core
 
 /// The NPLR form of HiPPO-LegS (s4-reference.md §1.2), computed by the Jacobi eigensolver.

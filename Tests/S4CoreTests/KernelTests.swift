@@ -1,8 +1,9 @@
 import Foundation
 import Numerics
-@testable import S4Core
 import S4RandomModel
 import Testing
+
+@testable import S4Core
 
 /// Convolution kernels against explicit powers of a dense Ā (s4-reference.md §3).
 @Suite struct KernelTests {
@@ -45,7 +46,8 @@ import Testing
         let zoh = randomChannel(stateSize: 8, diagonal: true, method: .zoh, step: 0.2, seed: 3)
         var bilinear = zoh
         bilinear.method = .bilinear
-        let a = DiagonalKernel.compute(zoh, stepSize: 0.2, length: 50), b = DiagonalKernel.compute(bilinear, stepSize: 0.2, length: 50)
+        let a = DiagonalKernel.compute(zoh, stepSize: 0.2, length: 50),
+            b = DiagonalKernel.compute(bilinear, stepSize: 0.2, length: 50)
         #expect(relativeError(a, b) > 1e-3)
     }
 
@@ -54,14 +56,18 @@ import Testing
     @Test func fftConvolutionEqualsDirectConvolution() {
         let length = 4000, channels = 3
         var rng = SeededGenerator(seed: 11)
-        let kernels = (0..<channels).map { h in (0..<length).map { k in Foundation.exp(-Double(k) / Double(50 * (h + 1))) * rng.normal() } }
+        let kernels = (0..<channels).map { h in
+            (0..<length).map { k in Foundation.exp(-Double(k) / Double(50 * (h + 1))) * rng.normal() }
+        }
         let input = (0..<(length * channels)).map { _ in Float(rng.normal()) }
         let skip: [Float] = [0.5, -1, 2]
         let convolution = FFTConvolution(kernels: kernels, length: length)
         var output = [Float](repeating: 0, count: length * channels)
-        input.withUnsafeBufferPointer { i in output.withUnsafeMutableBufferPointer { o in
-            convolution.apply(i.baseAddress!, to: o.baseAddress!, rows: length, skip: skip)
-        } }
+        input.withUnsafeBufferPointer { i in
+            output.withUnsafeMutableBufferPointer { o in
+                convolution.apply(i.baseAddress!, to: o.baseAddress!, rows: length, skip: skip)
+            }
+        }
         for h in 0..<channels {
             let u = (0..<length).map { Double(input[$0 * channels + h]) }
             var reference = [Double](repeating: 0, count: length)

@@ -1,7 +1,8 @@
 import Foundation
-@testable import S4Core
 import S4RandomModel
 import Testing
+
+@testable import S4Core
 
 /// Reading model files: round trips, and every kind of bad file refused with a message naming it.
 @Suite struct ModelFileTests {
@@ -21,13 +22,17 @@ import Testing
     }
 
     /// The file with one tensor replaced (or dropped, when `values` is nil) and the metadata edited.
-    static func variant(replacing name: String? = nil, shape: [Int] = [], values: [Float]? = nil,
-                        metadata edit: ((inout [String: Any]) -> Void)? = nil) throws -> [UInt8] {
+    static func variant(
+        replacing name: String? = nil, shape: [Int] = [], values: [Float]? = nil,
+        metadata edit: ((inout [String: Any]) -> Void)? = nil
+    ) throws -> [UInt8] {
         try variant(of: bytes, replacing: name, shape: shape, values: values, metadata: edit)
     }
 
-    static func variant(of bytes: [UInt8], replacing name: String?, shape: [Int], values: [Float]?,
-                        metadata edit: ((inout [String: Any]) -> Void)?) throws -> [UInt8] {
+    static func variant(
+        of bytes: [UInt8], replacing name: String?, shape: [Int], values: [Float]?,
+        metadata edit: ((inout [String: Any]) -> Void)?
+    ) throws -> [UInt8] {
         let file = try SafeTensors(bytes: bytes)
         var writer = SafeTensorsWriter()
         var object = try JSONSerialization.jsonObject(with: Data(file.metadata["s4"]!.utf8)) as! [String: Any]
@@ -64,7 +69,9 @@ import Testing
     @Test func truncatedFilesAreRefused() {
         for length in [0, 5, 8, 40, Self.bytes.count / 2, Self.bytes.count - 1] {
             let message = Self.refusal(Array(Self.bytes.prefix(length)))
-            #expect(message?.contains("truncated") == true || message?.contains("malformed") == true, "\(length) bytes: \(message ?? "accepted")")
+            #expect(
+                message?.contains("truncated") == true || message?.contains("malformed") == true,
+                "\(length) bytes: \(message ?? "accepted")")
         }
     }
 
@@ -87,7 +94,9 @@ import Testing
 
     @Test func absurdSizesInMetadataAreRefused() throws {
         #expect(Self.refusal(try Self.variant { $0["clip_seconds"] = 1e300 })?.contains("clip_seconds") == true)
-        #expect(Self.refusal(try Self.variant { $0["head"] = ["norm": "layer", "norm_eps": 0, "pooling": "mean"] })?.contains("head.norm_eps must be positive") == true)
+        #expect(
+            Self.refusal(try Self.variant { $0["head"] = ["norm": "layer", "norm_eps": 0, "pooling": "mean"] })?.contains(
+                "head.norm_eps must be positive") == true)
         #expect(Self.refusal(try Self.variant { $0["sample_rate"] = 5 })?.contains("sample_rate") == true)
     }
 
@@ -97,7 +106,8 @@ import Testing
     }
 
     @Test func wrongShapeIsNamed() throws {
-        let message = Self.refusal(try Self.variant(replacing: "stages.0.layers.0.ssm.b_re", shape: [4, 3], values: Array(repeating: 0, count: 12)))
+        let message = Self.refusal(
+            try Self.variant(replacing: "stages.0.layers.0.ssm.b_re", shape: [4, 3], values: Array(repeating: 0, count: 12)))
         #expect(message == "tensor stages.0.layers.0.ssm.b_re has shape [4, 3], expected [4, 4]")
     }
 
@@ -112,7 +122,9 @@ import Testing
         var values = Array(repeating: Float(-0.5), count: 16)
         values[6] = 0
         let message = Self.refusal(try Self.variant(replacing: "stages.0.layers.1.ssm.lambda_re", shape: [4, 4], values: values))
-        #expect(message?.hasPrefix("tensor stages.0.layers.1.ssm.lambda_re has Re Λ = 0.0 ≥ 0 at element 6") == true, "\(message ?? "accepted")")
+        #expect(
+            message?.hasPrefix("tensor stages.0.layers.1.ssm.lambda_re has Re Λ = 0.0 ≥ 0 at element 6") == true,
+            "\(message ?? "accepted")")
     }
 
     @Test func oddStateSizeIsRefused() throws {
@@ -126,10 +138,13 @@ import Testing
     }
 
     @Test func badMetadataValuesAreRefused() throws {
-        #expect(Self.refusal(try Self.variant(metadata: Self.editStage(0) { $0["kernel"] = "fourier" }))?
-            .contains("stages[0].kernel \"fourier\" is not supported") == true)
+        #expect(
+            Self.refusal(try Self.variant(metadata: Self.editStage(0) { $0["kernel"] = "fourier" }))?
+                .contains("stages[0].kernel \"fourier\" is not supported") == true)
         #expect(Self.refusal(try Self.variant { $0["input_std"] = 0 })?.contains("input_std must be positive") == true)
-        #expect(Self.refusal(try Self.variant(metadata: Self.editStage(0) { $0["discretization"] = "zoh" }))?.contains("bilinear") == true)
+        #expect(
+            Self.refusal(try Self.variant(metadata: Self.editStage(0) { $0["discretization"] = "zoh" }))?.contains("bilinear")
+                == true)
         #expect(Self.refusal(try Self.variant { $0["format"] = 3 })?.contains("format 3") == true)
     }
 

@@ -1,8 +1,9 @@
 import Foundation
 import Numerics
-@testable import S4Core
 import S4RandomModel
 import Testing
+
+@testable import S4Core
 
 /// The recurrent view against the dense step and against the convolution view (s4-reference.md §4, §7.2).
 @Suite struct RecurrenceTests {
@@ -36,8 +37,9 @@ import Testing
     func floatStepTracksDoubleStep(diagonal: Bool, rank: Int, step: Double) {
         let width = 11, length = 16000
         let channels = (0..<width).map { h in
-            randomChannel(stateSize: 64, rank: max(rank, 1), diagonal: diagonal, method: diagonal ? .zoh : .bilinear,
-                          step: step * (1 + 0.1 * Double(h)), seed: UInt64(4 + h))
+            randomChannel(
+                stateSize: 64, rank: max(rank, 1), diagonal: diagonal, method: diagonal ? .zoh : .bilinear,
+                step: step * (1 + 0.1 * Double(h)), seed: UInt64(4 + h))
         }
         let layer = DiscreteLayer(channels: channels, stepScale: 1)
         var rng = SeededGenerator(seed: 8)
@@ -45,15 +47,20 @@ import Testing
         var output = [Float](repeating: 0, count: input.count)
         var state = [DiscreteLayer.Lanes](repeating: .zero, count: layer.stateStride * layer.blockCount)
         var scratch = [DiscreteLayer.Lanes](repeating: .zero, count: layer.scratchCount)
-        input.withUnsafeBufferPointer { i in output.withUnsafeMutableBufferPointer { o in
-            state.withUnsafeMutableBufferPointer { s in scratch.withUnsafeMutableBufferPointer { w in
-                for block in 0..<layer.blockCount {
-                    let first = block * DiscreteLayer.laneCount
-                    layer.run(block: block, state: s.baseAddress! + block * layer.stateStride, scratch: w.baseAddress!,
-                              input: i.baseAddress! + first, output: o.baseAddress! + first, stride: width, count: length)
+        input.withUnsafeBufferPointer { i in
+            output.withUnsafeMutableBufferPointer { o in
+                state.withUnsafeMutableBufferPointer { s in
+                    scratch.withUnsafeMutableBufferPointer { w in
+                        for block in 0..<layer.blockCount {
+                            let first = block * DiscreteLayer.laneCount
+                            layer.run(
+                                block: block, state: s.baseAddress! + block * layer.stateStride, scratch: w.baseAddress!,
+                                input: i.baseAddress! + first, output: o.baseAddress! + first, stride: width, count: length)
+                        }
+                    }
                 }
-            } }
-        } }
+            }
+        }
         for (h, channel) in channels.enumerated() {
             let discrete = channel.discretized(stepSize: channel.stepSize)
             var x = [Complex<Double>](repeating: .zero, count: channel.modeCount)

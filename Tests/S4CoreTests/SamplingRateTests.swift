@@ -1,8 +1,9 @@
 import Foundation
 import Numerics
-@testable import S4Core
 import S4RandomModel
 import Testing
+
+@testable import S4Core
 
 /// Δ rescaling (s4-reference.md §5): the same band-limited signal sampled at 8, 16 and 48 kHz
 /// gives the same continuous-time output when Δ_run = Δ_train·f_train/f, and not when Δ is left alone.
@@ -11,7 +12,8 @@ import Testing
     static func signal(rate: Double, seconds: Double = 0.25, highest: Double = 1330) -> [Double] {
         (0..<Int(seconds * rate)).map { i in
             let t = Double(i) / rate
-            return 0.5 * sin(2 * .pi * highest / 6 * t) + 0.3 * sin(2 * .pi * highest / 2 * t + 1) + 0.2 * sin(2 * .pi * highest * t + 2)
+            return 0.5 * sin(2 * .pi * highest / 6 * t) + 0.3 * sin(2 * .pi * highest / 2 * t + 1) + 0.2
+                * sin(2 * .pi * highest * t + 2)
         }
     }
 

@@ -1,12 +1,15 @@
 import Foundation
 import Testing
+
 @testable import S4Core
 
 /// The stages engine against float64 outputs of the PyTorch training code (make_fixtures.py) on
 /// two tiny committed two-stage models: an S4D bank (square, LayerNorm, GLU) and a DPLR bank
 /// (abs, BatchNorm, linear output), at 16 kHz and at 11.025 kHz, where frames are 110.25 samples.
 @Suite struct StageFixtureTests {
-    static let cases: [(String, Int)] = [("stages_diag", 16000), ("stages_diag", 11025), ("stages_dplr", 16000), ("stages_dplr", 11025)]
+    static let cases: [(String, Int)] = [
+        ("stages_diag", 16000), ("stages_diag", 11025), ("stages_dplr", 16000), ("stages_dplr", 11025),
+    ]
 
     /// Convolution mode in Float against float64, at each boundary: stage 0's output, the pooled
     /// frames, the final features and the logits agree to 1e-4 of their scale (Float FFTs; the

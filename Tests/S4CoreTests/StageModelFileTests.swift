@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import S4Core
 
 /// Format-2 files: round trips, refusals that name the problem, and format-1 files read as one stage.
@@ -7,8 +8,10 @@ import Testing
     static let model = StageTests.twoStageModel(kernel: .diag)
     static let bytes = model.safetensors()
 
-    static func variant(replacing name: String? = nil, shape: [Int] = [], values: [Float]? = nil,
-                        metadata edit: ((inout [String: Any]) -> Void)? = nil) throws -> [UInt8] {
+    static func variant(
+        replacing name: String? = nil, shape: [Int] = [], values: [Float]? = nil,
+        metadata edit: ((inout [String: Any]) -> Void)? = nil
+    ) throws -> [UInt8] {
         try ModelFileTests.variant(of: bytes, replacing: name, shape: shape, values: values, metadata: edit)
     }
 
@@ -31,21 +34,29 @@ import Testing
 
     @Test func frameLengthMustBeFiniteAndPositive() throws {
         for value in [0.0, -0.01, 2, 1e300] {
-            let message = ModelFileTests.refusal(try Self.variant { object in
-                var pooling = object["pooling"] as! [String: Any]
-                pooling["frame_seconds"] = value
-                object["pooling"] = pooling
-            })
-            #expect(message?.contains("pooling.frame_seconds must be between 0.001 and 1 s") == true, "\(value): \(message ?? "accepted")")
+            let message = ModelFileTests.refusal(
+                try Self.variant { object in
+                    var pooling = object["pooling"] as! [String: Any]
+                    pooling["frame_seconds"] = value
+                    object["pooling"] = pooling
+                })
+            #expect(
+                message?.contains("pooling.frame_seconds must be between 0.001 and 1 s") == true,
+                "\(value): \(message ?? "accepted")")
         }
         let missing = ModelFileTests.refusal(try Self.variant { $0.removeValue(forKey: "pooling") })
         #expect(missing == "model metadata lacks pooling")
     }
 
     @Test func widthsMustChain() throws {
-        let message = ModelFileTests.refusal(try Self.variant(replacing: "stages.1.encoder.weight", shape: [8, 5],
-                                                              values: Array(repeating: 0.1, count: 40)))
-        #expect(message == "model metadata is invalid: stage widths do not chain: stages.1.encoder.weight takes 5 inputs but stage 0 is 8 wide")
+        let message = ModelFileTests.refusal(
+            try Self.variant(
+                replacing: "stages.1.encoder.weight", shape: [8, 5],
+                values: Array(repeating: 0.1, count: 40)))
+        #expect(
+            message
+                == "model metadata is invalid: stage widths do not chain: stages.1.encoder.weight takes 5 inputs but stage 0 is 8 wide"
+        )
     }
 
     @Test func missingStageTensorIsNamed() throws {
@@ -56,10 +67,15 @@ import Testing
     }
 
     @Test func stageClocksAreChecked() throws {
-        let frameFirst = ModelFileTests.refusal(try Self.variant(metadata: ModelFileTests.editStage(0) { $0["clock"] = "frames" }))
-        #expect(frameFirst?.contains("stages[0].clock is \"frames\" but stage 0 must run at the input rate") == true, "\(frameFirst ?? "accepted")")
+        let frameFirst = ModelFileTests.refusal(
+            try Self.variant(metadata: ModelFileTests.editStage(0) { $0["clock"] = "frames" }))
+        #expect(
+            frameFirst?.contains("stages[0].clock is \"frames\" but stage 0 must run at the input rate") == true,
+            "\(frameFirst ?? "accepted")")
         let inputLater = ModelFileTests.refusal(try Self.variant(metadata: ModelFileTests.editStage(1) { $0["clock"] = "input" }))
-        #expect(inputLater?.contains("stages[1].clock is \"input\" but stage 1 must run at the frame clock") == true, "\(inputLater ?? "accepted")")
+        #expect(
+            inputLater?.contains("stages[1].clock is \"input\" but stage 1 must run at the frame clock") == true,
+            "\(inputLater ?? "accepted")")
     }
 
     @Test func aBankHasOneLayer() throws {
@@ -71,15 +87,18 @@ import Testing
     @Test func aModelThatComputesNaNIsRefused() throws {
         let tiny = ModelFileTests.refusal(try Self.variant { $0["input_std"] = 1e-300 })
         #expect(tiny?.hasPrefix("model computes NaN or infinity") == true, "\(tiny ?? "accepted")")
-        let huge = ModelFileTests.refusal(try Self.variant(replacing: "stages.1.encoder.weight", shape: [8, 8],
-                                                           values: Array(repeating: 1e38, count: 64)))
+        let huge = ModelFileTests.refusal(
+            try Self.variant(
+                replacing: "stages.1.encoder.weight", shape: [8, 8],
+                values: Array(repeating: 1e38, count: 64)))
         #expect(huge?.hasPrefix("model computes NaN or infinity") == true, "\(huge ?? "accepted")")
     }
 
     /// A format-1 file (the bundled model) is one stage at the input clock; written back out it
     /// becomes a format-2 file with the same outputs, bit for bit.
     @Test func formatOneIsOneStage() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../models/default.safetensors")
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../models/default.safetensors")
         let original = try S4Model(safetensors: [UInt8](try Data(contentsOf: url)))
         #expect(original.metadata.format == 1)
         #expect(original.stages.count == 1 && original.pooling == nil && original.stages[0].clock == .input)

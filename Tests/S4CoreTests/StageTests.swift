@@ -1,15 +1,18 @@
 import Foundation
-@testable import S4Core
 import S4RandomModel
 import Testing
+
+@testable import S4Core
 
 /// The network of stages: an S4 front end at the input rate, frame pooling defined in seconds,
 /// an S4 stack at the frame clock (docs/model-format.md).
 @Suite struct StageTests {
     /// A random two-stage model: a filter bank (or blocks) of `kernel` at the input rate, 10 ms
     /// frames, two S4D blocks at the frame clock.
-    static func twoStageModel(kernel: ModelMetadata.Kernel, bank: Bool = true, steps: ClosedRange<Double> = 0.001...0.1,
-                              rectifier: ModelMetadata.Pooling.Rectifier = .square) -> S4Model {
+    static func twoStageModel(
+        kernel: ModelMetadata.Kernel, bank: Bool = true, steps: ClosedRange<Double> = 0.001...0.1,
+        rectifier: ModelMetadata.Pooling.Rectifier = .square
+    ) -> S4Model {
         var configuration = RandomModelConfiguration()
         configuration.width = 8
         configuration.layerCount = bank ? 1 : 2
@@ -50,8 +53,10 @@ import Testing
     /// summation order (FFT against recurrence) in the front end; the log of frame energies and
     /// two blocks carry that to the logits (measured ≤ 2e-6); the test allows 5e-5, and 5e-5 of
     /// the frames' scale.
-    @Test(arguments: [(ModelMetadata.Kernel.diag, 16000.0), (.diag, 44100), (.diag, 11025),
-                      (.dplr, 16000), (.dplr, 44100), (.dplr, 11025)])
+    @Test(arguments: [
+        (ModelMetadata.Kernel.diag, 16000.0), (.diag, 44100), (.diag, 11025),
+        (.dplr, 16000), (.dplr, 44100), (.dplr, 11025),
+    ])
     func recurrentEqualsConvolution(kernel: ModelMetadata.Kernel, rate: Double) {
         let model = Self.twoStageModel(kernel: kernel)
         let window = Self.signal(count: model.windowLength(forSampleRate: rate), rate: rate, seed: 5)
@@ -133,8 +138,10 @@ import Testing
         // The same weights read as if trained at `rate`: Δ unchanged, frames still of 10 ms.
         var metadata = model.metadata
         metadata.sampleRate = Int(rate)
-        let unchanged = trace(S4Model(metadata: metadata, stages: model.stages, pooling: model.pooling,
-                                      finalNorm: model.finalNorm, decoder: model.decoder), rate: rate)
+        let unchanged = trace(
+            S4Model(
+                metadata: metadata, stages: model.stages, pooling: model.pooling,
+                finalNorm: model.finalNorm, decoder: model.decoder), rate: rate)
         // After the first 30 ms of start-up transient.
         let skip = 3 * model.stages[0].width
         func frames(_ trace: NetworkTrace) -> [Double] { trace.frames.dropFirst(skip).map(Double.init) }

@@ -1,8 +1,9 @@
 import Foundation
 import S4Core
-@testable import S4Detection
 import S4RandomModel
 import Testing
+
+@testable import S4Detection
 
 /// The detector on synthetic scenes with a small random model, reporting every decision, so the
 /// segmentation itself is what is tested: one decision per burst, at the right place, the same
@@ -23,12 +24,15 @@ import Testing
     }
 
     /// Quiet noise with loud bursts (a vowel-like harmonic tone) of `length` seconds at `onsets`.
-    static func scene(seconds: Double, onsets: [Double], length: Double = 0.4, rate: Double = 16000, seed: UInt64 = 1) -> [Float] {
+    static func scene(seconds: Double, onsets: [Double], length: Double = 0.4, rate: Double = 16000, seed: UInt64 = 1) -> [Float]
+    {
         scene(seconds: seconds, bursts: onsets.map { ($0, length) }, rate: rate, seed: seed)
     }
 
     /// The same noise (for a seed) with bursts of their own lengths.
-    static func scene(seconds: Double, bursts: [(onset: Double, length: Double)], rate: Double = 16000, seed: UInt64 = 1) -> [Float] {
+    static func scene(seconds: Double, bursts: [(onset: Double, length: Double)], rate: Double = 16000, seed: UInt64 = 1)
+        -> [Float]
+    {
         var rng = SeededGenerator(seed: seed)
         return (0..<Int(seconds * rate)).map { i in
             let t = Double(i) / rate
@@ -40,8 +44,10 @@ import Testing
         }
     }
 
-    static func run(_ samples: [Float], rate: Double = 16000, chunks: [Int] = [4096],
-                    configuration: DetectorConfiguration = everything) -> [DetectionEvent] {
+    static func run(
+        _ samples: [Float], rate: Double = 16000, chunks: [Int] = [4096],
+        configuration: DetectorConfiguration = everything
+    ) -> [DetectionEvent] {
         let detector = KeywordDetector(model: model, sampleRate: rate, configuration: configuration)
         var events: [DetectionEvent] = []
         var offset = 0, k = 0

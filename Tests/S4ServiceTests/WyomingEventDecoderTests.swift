@@ -1,6 +1,7 @@
 import Foundation
-@testable import S4Service
 import Testing
+
+@testable import S4Service
 
 /// The Wyoming framing: a header line, extra JSON data and a binary payload, split anywhere
 /// across reads; limits checked from the header before anything is allocated.
@@ -13,7 +14,8 @@ import Testing
     static let chunk: [UInt8] = {
         let data = Array(#"{"rate": 48000, "width": 4, "channels": 2, "timestamp": 20}"#.utf8)
         let payload = (0..<960).map { UInt8(truncatingIfNeeded: $0 * 7) }
-        return header(["type": "audio-chunk", "data_length": data.count, "payload_length": payload.count, "version": "1.5.2"]) + data + payload
+        return header(["type": "audio-chunk", "data_length": data.count, "payload_length": payload.count, "version": "1.5.2"])
+            + data + payload
     }()
 
     @Test func eventsSplitAtAnyByteDecodeTheSame() throws {
@@ -39,7 +41,8 @@ import Testing
     @Test func extraDataIsMergedOverTheHeadersData() throws {
         let extra = Array(#"{"rate": 16000}"#.utf8)
         var decoder = WyomingEventDecoder()
-        let events = try decoder.feed(Self.header(["type": "audio-start", "data": ["rate": 8000, "width": 2], "data_length": extra.count]) + extra)
+        let events = try decoder.feed(
+            Self.header(["type": "audio-start", "data": ["rate": 8000, "width": 2], "data_length": extra.count]) + extra)
         #expect(events.count == 1)
         #expect(events[0].integer("rate") == 16000 && events[0].integer("width") == 2)
     }
@@ -55,7 +58,8 @@ import Testing
 
     @Test func aHundredMegabytePayloadIsRefusedFromTheHeaderAlone() {
         var decoder = WyomingEventDecoder()
-        #expect(throws: WyomingProtocolError.tooLarge(part: "payload", length: 100_000_000, limit: WyomingLimits().payloadBytes)) {
+        #expect(throws: WyomingProtocolError.tooLarge(part: "payload", length: 100_000_000, limit: WyomingLimits().payloadBytes))
+        {
             try decoder.feed(Self.header(["type": "audio-chunk", "payload_length": 100_000_000]))
         }
         var data = WyomingEventDecoder()
@@ -73,7 +77,8 @@ import Testing
 
     @Test(arguments: [
         #"not json"#, #"[1, 2]"#, #"{"data": {}}"#, #"{"type": ""}"#, #"{"type": "x", "payload_length": -1}"#,
-        #"{"type": "x", "payload_length": 1.5}"#, #"{"type": "x", "payload_length": true}"#, #"{"type": "x", "payload_length": "10"}"#,
+        #"{"type": "x", "payload_length": 1.5}"#, #"{"type": "x", "payload_length": true}"#,
+        #"{"type": "x", "payload_length": "10"}"#,
         #"{"type": "x", "data": [1]}"#, #"{"type": "x", "payload_length": 1e30}"#,
     ])
     func malformedHeadersAreRefused(line: String) {
@@ -83,7 +88,9 @@ import Testing
 
     @Test func extraDataThatIsNotAnObjectIsRefused() {
         var decoder = WyomingEventDecoder()
-        #expect(throws: WyomingProtocolError.self) { try decoder.feed(Self.header(["type": "x", "data_length": 3]) + Array("[1]".utf8)) }
+        #expect(throws: WyomingProtocolError.self) {
+            try decoder.feed(Self.header(["type": "x", "data_length": 3]) + Array("[1]".utf8))
+        }
     }
 
     @Test func anEventCutShortIsMidEvent() throws {

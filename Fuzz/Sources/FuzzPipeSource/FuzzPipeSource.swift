@@ -22,8 +22,11 @@ func fuzzPipeSource(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     lseek(scratch, 0, SEEK_SET)
     // The first byte picks the declared channel count for raw input (a WAV header overrides it).
     let channels = size > 0 ? Int(data[0] % 4) + 1 : 1
-    guard let source = try? PipeSource(fileDescriptor: dup(scratch), name: "fuzz", sampleRate: 16000, channels: channels,
-                                       closesDescriptor: true) else { return 0 }
+    guard
+        let source = try? PipeSource(
+            fileDescriptor: dup(scratch), name: "fuzz", sampleRate: 16000, channels: channels,
+            closesDescriptor: true)
+    else { return 0 }
     var block = [Float](repeating: 0, count: 1024)
     while let count = try? block.withUnsafeMutableBufferPointer({ try source.read(into: $0) }), count > 0 {
         for sample in block[0..<count] where !(sample.isFinite && abs(sample) <= 1) {

@@ -70,7 +70,8 @@ public struct ConvolutionNetwork: Sendable {
             let stageBuffers = StageBuffers(capacity: max(rows, 1), width: stage.width)
             buffers.append(stageBuffers)
             let h = stage.width, count = rows
-            let observe: ((Int, UnsafePointer<Float>) -> Void)? = keepResiduals
+            let observe: ((Int, UnsafePointer<Float>) -> Void)? =
+                keepResiduals
                 ? { _, x in trace.residuals.append(Array(UnsafeBufferPointer(start: x, count: count * h))) } : nil
             stage.forward(stageInput, rows: rows, buffers: stageBuffers, ssm: stages[s], observe: observe)
             stageInput = UnsafePointer(stageBuffers.hidden)

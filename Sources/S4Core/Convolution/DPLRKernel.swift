@@ -1,6 +1,6 @@
 import CFFTW3
-import Numerics
 import Foundation
+import Numerics
 
 /// The S4 convolution kernel K̄_k = Cᵀ Ā^k B̄, k < L, of a DPLR channel (s4-reference.md §3.1),
 /// computed in Double without ever forming Ā:

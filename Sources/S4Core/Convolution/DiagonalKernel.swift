@@ -24,7 +24,8 @@ extension SSMChannel {
     /// The convolution kernel of length L at step Δ (Cauchy + Woodbury for DPLR, Vandermonde
     /// for diagonal), without the skip term D.
     public func convolutionKernel(stepSize delta: Double, length: Int) -> [Double] {
-        isLowRank ? DPLRKernel.compute(self, stepSize: delta, length: length)
-                  : DiagonalKernel.compute(self, stepSize: delta, length: length)
+        isLowRank
+            ? DPLRKernel.compute(self, stepSize: delta, length: length)
+            : DiagonalKernel.compute(self, stepSize: delta, length: length)
     }
 }

@@ -29,8 +29,10 @@ final class FFTConvolution: @unchecked Sendable {
         let real = fftwf_alloc_real(n)!, spectrum = fftwf_alloc_complex(bins)!
         defer { fftwf_free(real); fftwf_free(spectrum) }
         (forwardPlan, inversePlan) = fftwPlannerLock.withLock {
-            (fftwf_plan_dft_r2c_1d(Int32(n), real, spectrum, UInt32(FFTW_ESTIMATE))!,
-             fftwf_plan_dft_c2r_1d(Int32(n), spectrum, real, UInt32(FFTW_ESTIMATE))!)
+            (
+                fftwf_plan_dft_r2c_1d(Int32(n), real, spectrum, UInt32(FFTW_ESTIMATE))!,
+                fftwf_plan_dft_c2r_1d(Int32(n), spectrum, real, UInt32(FFTW_ESTIMATE))!
+            )
         }
         for (channel, kernel) in kernels.enumerated() {
             precondition(kernel.count == length)

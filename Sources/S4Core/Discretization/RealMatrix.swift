@@ -6,8 +6,9 @@ enum RealMatrix {
     static func multiply(_ a: [Double], _ b: [Double], size n: Int) -> [Double] {
         var result = [Double](repeating: 0, count: n * n)
         let dimension = Int32(n)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, dimension, dimension, dimension,
-                    1, a, dimension, b, dimension, 0, &result, dimension)
+        cblas_dgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, dimension, dimension, dimension,
+            1, a, dimension, b, dimension, 0, &result, dimension)
         return result
     }
 

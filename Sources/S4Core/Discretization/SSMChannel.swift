@@ -27,8 +27,10 @@ public struct SSMChannel: Sendable {
     public var stepSize: Double
     public var method: DiscretizationMethod
 
-    public init(lambda: [Complex<Double>], p: [[Complex<Double>]], b: [Complex<Double>], c: [Complex<Double>],
-                d: Double, stepSize: Double, method: DiscretizationMethod) {
+    public init(
+        lambda: [Complex<Double>], p: [[Complex<Double>]], b: [Complex<Double>], c: [Complex<Double>],
+        d: Double, stepSize: Double, method: DiscretizationMethod
+    ) {
         self.lambda = lambda; self.p = p; self.b = b; self.c = c; self.d = d; self.stepSize = stepSize; self.method = method
     }
 

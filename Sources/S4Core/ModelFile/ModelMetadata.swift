@@ -22,9 +22,11 @@ public struct ModelMetadata: Sendable, Equatable {
         public var normEpsilon: Double
         public var output: Output
 
-        public init(clock: StageClock, width: Int, layerCount: Int, stateSize: Int, isBank: Bool = false,
-                    kernel: Kernel, discretization: DiscretizationMethod, rank: Int = 0, norm: Norm = .layer,
-                    normEpsilon: Double = 1e-5, output: Output = .glu) {
+        public init(
+            clock: StageClock, width: Int, layerCount: Int, stateSize: Int, isBank: Bool = false,
+            kernel: Kernel, discretization: DiscretizationMethod, rank: Int = 0, norm: Norm = .layer,
+            normEpsilon: Double = 1e-5, output: Output = .glu
+        ) {
             self.clock = clock; self.width = width; self.layerCount = layerCount; self.stateSize = stateSize
             self.isBank = isBank; self.kernel = kernel; self.discretization = discretization
             self.rank = kernel == .dplr ? rank : 0; self.norm = norm; self.normEpsilon = normEpsilon; self.output = output
@@ -65,9 +67,11 @@ public struct ModelMetadata: Sendable, Equatable {
     public var json: String
 
     /// Format-2 metadata; `extra` keys (`trained_on`, `metrics`, `untrained`) are kept in the JSON.
-    public init(labels: [String], sampleRate: Int, inputMean: Double, inputStd: Double, clipSeconds: Double,
-                stages: [Stage], pooling: Pooling?, headNorm: Norm = .layer, headNormEpsilon: Double = 1e-5,
-                extra: [String: Any] = [:]) {
+    public init(
+        labels: [String], sampleRate: Int, inputMean: Double, inputStd: Double, clipSeconds: Double,
+        stages: [Stage], pooling: Pooling?, headNorm: Norm = .layer, headNormEpsilon: Double = 1e-5,
+        extra: [String: Any] = [:]
+    ) {
         format = 2
         self.labels = labels; self.sampleRate = sampleRate; self.inputMean = inputMean; self.inputStd = inputStd
         self.clipSeconds = clipSeconds; self.stages = stages; self.pooling = pooling
@@ -96,8 +100,10 @@ public struct ModelMetadata: Sendable, Equatable {
             return entry
         }
         if let pooling {
-            object["pooling"] = ["frame_seconds": pooling.frameSeconds, "rectifier": pooling.rectifier.rawValue,
-                                 "log_floor": pooling.logFloor, "norm_eps": pooling.normEpsilon]
+            object["pooling"] = [
+                "frame_seconds": pooling.frameSeconds, "rectifier": pooling.rectifier.rawValue,
+                "log_floor": pooling.logFloor, "norm_eps": pooling.normEpsilon,
+            ]
         }
         object["head"] = ["norm": headNorm.rawValue, "norm_eps": headNormEpsilon, "pooling": "mean"]
         json = String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
@@ -108,16 +114,17 @@ public struct ModelMetadata: Sendable, Equatable {
     public var formatTwo: ModelMetadata {
         if format == 2 { return self }
         let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
-        return ModelMetadata(labels: labels, sampleRate: sampleRate, inputMean: inputMean, inputStd: inputStd,
-                             clipSeconds: clipSeconds, stages: stages, pooling: pooling, headNorm: headNorm,
-                             headNormEpsilon: headNormEpsilon,
-                             extra: object.filter { ["trained_on", "metrics", "untrained"].contains($0.key) })
+        return ModelMetadata(
+            labels: labels, sampleRate: sampleRate, inputMean: inputMean, inputStd: inputStd,
+            clipSeconds: clipSeconds, stages: stages, pooling: pooling, headNorm: headNorm,
+            headNormEpsilon: headNormEpsilon,
+            extra: object.filter { ["trained_on", "metrics", "untrained"].contains($0.key) })
     }
 
     /// Parses and checks the `s4` JSON object.
     public init(json text: String) throws(ModelFileError) {
         guard let data = text.data(using: .utf8),
-              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         else { throw .invalidMetadata("the s4 entry is not a JSON object") }
         let top = MetadataObject(object, path: "")
         format = try top.integer("format")
@@ -131,7 +138,8 @@ public struct ModelMetadata: Sendable, Equatable {
         sampleRate = try top.integer("sample_rate")
         guard supportedSampleRates.contains(sampleRate) else {
             throw .invalidMetadata(
-                "sample_rate must be between \(supportedSampleRates.lowerBound) and \(supportedSampleRates.upperBound) Hz, got \(sampleRate)")
+                "sample_rate must be between \(supportedSampleRates.lowerBound) and \(supportedSampleRates.upperBound) Hz, got \(sampleRate)"
+            )
         }
         inputMean = try top.number("input_mean")
         inputStd = try top.number("input_std")
@@ -142,7 +150,8 @@ public struct ModelMetadata: Sendable, Equatable {
         }
         isUntrained = object["untrained"] as? Bool ?? false
         // Re-serialised on one line: `info` prints it inside a JSON line, whatever whitespace the file had.
-        json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+        json =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? text
         if format == 1 {
             let stage = try Self.stage(top, clock: .input)
@@ -155,14 +164,18 @@ public struct ModelMetadata: Sendable, Equatable {
             return
         }
         let entries = try top.field("stages", as: [[String: Any]].self)
-        guard !entries.isEmpty, entries.count <= 16 else { throw .invalidMetadata("stages must list 1 to 16 stages, got \(entries.count)") }
+        guard !entries.isEmpty, entries.count <= 16 else {
+            throw .invalidMetadata("stages must list 1 to 16 stages, got \(entries.count)")
+        }
         stages = []
         for (s, entry) in entries.enumerated() {
             let stage = MetadataObject(entry, path: "stages[\(s)].")
             let clock = try stage.choice("clock", StageClock.self)
             let required: StageClock = s == 0 ? .input : .frames
             guard clock == required else {
-                throw .invalidMetadata("stages[\(s)].clock is \"\(clock.rawValue)\" but stage \(s) must run at the \(required == .input ? "input rate (\"input\")" : "frame clock (\"frames\")")")
+                throw .invalidMetadata(
+                    "stages[\(s)].clock is \"\(clock.rawValue)\" but stage \(s) must run at the \(required == .input ? "input rate (\"input\")" : "frame clock (\"frames\")")"
+                )
             }
             stages.append(try Self.stage(stage, clock: clock))
         }
@@ -176,8 +189,9 @@ public struct ModelMetadata: Sendable, Equatable {
             guard floor > 0 else { throw .invalidMetadata("pooling.log_floor must be positive, got \(floor)") }
             let epsilon = pooling.object["norm_eps"] == nil ? 1e-5 : try pooling.number("norm_eps")
             guard epsilon > 0 else { throw .invalidMetadata("pooling.norm_eps must be positive, got \(epsilon)") }
-            self.pooling = Pooling(frameSeconds: frameSeconds, rectifier: try pooling.choice("rectifier", Pooling.Rectifier.self),
-                                   logFloor: floor, normEpsilon: epsilon)
+            self.pooling = Pooling(
+                frameSeconds: frameSeconds, rectifier: try pooling.choice("rectifier", Pooling.Rectifier.self),
+                logFloor: floor, normEpsilon: epsilon)
             guard clipSeconds >= frameSeconds else {
                 throw .invalidMetadata("clip_seconds \(clipSeconds) is shorter than one frame (\(frameSeconds) s)")
             }
@@ -195,7 +209,8 @@ public struct ModelMetadata: Sendable, Equatable {
     /// One stage's keys (at the top level in format 1).
     private static func stage(_ entry: MetadataObject, clock: StageClock) throws(ModelFileError) -> Stage {
         let p = entry.path
-        let width = try entry.integer("d_model"), layerCount = try entry.integer("n_layers"), stateSize = try entry.integer("d_state")
+        let width = try entry.integer("d_model"), layerCount = try entry.integer("n_layers"),
+            stateSize = try entry.integer("d_state")
         guard (1...4096).contains(width) else { throw .invalidMetadata("\(p)d_model must be 1 to 4096, got \(width)") }
         guard (0...256).contains(layerCount) else { throw .invalidMetadata("\(p)n_layers must be 0 to 256, got \(layerCount)") }
         guard stateSize > 0, stateSize <= 4096, stateSize % 2 == 0 else {
@@ -207,12 +222,17 @@ public struct ModelMetadata: Sendable, Equatable {
         let discretization = try entry.choice("discretization", DiscretizationMethod.self)
         var rank = 0
         if kernel == .dplr {
-            guard discretization == .bilinear else { throw .invalidMetadata("\(p)a dplr kernel must use bilinear discretization") }
+            guard discretization == .bilinear else {
+                throw .invalidMetadata("\(p)a dplr kernel must use bilinear discretization")
+            }
             rank = try entry.integer("rank")
-            guard rank >= 1, rank <= stateSize / 2 else { throw .invalidMetadata("\(p)rank must be between 1 and d_state/2, got \(rank)") }
+            guard rank >= 1, rank <= stateSize / 2 else {
+                throw .invalidMetadata("\(p)rank must be between 1 and d_state/2, got \(rank)")
+            }
         }
-        var stage = Stage(clock: clock, width: width, layerCount: layerCount, stateSize: stateSize, isBank: isBank,
-                          kernel: kernel, discretization: discretization, rank: rank)
+        var stage = Stage(
+            clock: clock, width: width, layerCount: layerCount, stateSize: stateSize, isBank: isBank,
+            kernel: kernel, discretization: discretization, rank: rank)
         if !isBank {
             stage.norm = try entry.choice("norm", Norm.self)
             stage.normEpsilon = try entry.number("norm_eps")

@@ -1,5 +1,5 @@
-import Numerics
 import Foundation
+import Numerics
 
 extension S4Model {
     /// Reads and validates a model file of format 1 or 2 (docs/model-format.md). Refuses, with a
@@ -19,13 +19,17 @@ extension S4Model {
             inputWidth = description.width
         }
         let pooling = try metadata.pooling.map { description throws(ModelFileError) in
-            FramePooling(description, norm: try reader.norm("pooling.norm", .batch, epsilon: description.normEpsilon,
-                                                             width: metadata.stages[0].width))
+            FramePooling(
+                description,
+                norm: try reader.norm(
+                    "pooling.norm", .batch, epsilon: description.normEpsilon,
+                    width: metadata.stages[0].width))
         }
         let k = metadata.labels.count
-        self.init(metadata: metadata, stages: stages, pooling: pooling,
-                  finalNorm: try reader.norm("final_norm", metadata.headNorm, epsilon: metadata.headNormEpsilon, width: inputWidth),
-                  decoder: try reader.linear("decoder", inputs: inputWidth, outputs: k))
+        self.init(
+            metadata: metadata, stages: stages, pooling: pooling,
+            finalNorm: try reader.norm("final_norm", metadata.headNorm, epsilon: metadata.headNormEpsilon, width: inputWidth),
+            decoder: try reader.linear("decoder", inputs: inputWidth, outputs: k))
         try probe()
     }
 
@@ -106,22 +110,26 @@ private struct TensorReader {
     }
 
     func linear(_ prefix: String, inputs: Int, outputs: Int) throws(ModelFileError) -> LinearMap {
-        LinearMap(weight: try floats("\(prefix).weight", [outputs, inputs]), bias: try floats("\(prefix).bias", [outputs]),
-                  inputCount: inputs, outputCount: outputs)
+        LinearMap(
+            weight: try floats("\(prefix).weight", [outputs, inputs]), bias: try floats("\(prefix).bias", [outputs]),
+            inputCount: inputs, outputCount: outputs)
     }
 
-    func norm(_ prefix: String, _ kind: ModelMetadata.Norm, epsilon: Double, width h: Int) throws(ModelFileError) -> Normalization {
+    func norm(_ prefix: String, _ kind: ModelMetadata.Norm, epsilon: Double, width h: Int) throws(ModelFileError) -> Normalization
+    {
         switch kind {
         case .layer:
-            return .layer(weight: try floats("\(prefix).weight", [h]), bias: try floats("\(prefix).bias", [h]), epsilon: Float(epsilon))
+            return .layer(
+                weight: try floats("\(prefix).weight", [h]), bias: try floats("\(prefix).bias", [h]), epsilon: Float(epsilon))
         case .batch:
             let variance = try file.values("\(prefix).running_var", shape: [h])
             if let bad = variance.firstIndex(where: { $0 < 0 }) {
                 throw .invalidMetadata("\(prefix).running_var is negative at element \(bad)")
             }
-            return .batch(weight: try file.values("\(prefix).weight", shape: [h]), bias: try file.values("\(prefix).bias", shape: [h]),
-                          runningMean: try file.values("\(prefix).running_mean", shape: [h]), runningVariance: variance,
-                          epsilon: epsilon)
+            return .batch(
+                weight: try file.values("\(prefix).weight", shape: [h]), bias: try file.values("\(prefix).bias", shape: [h]),
+                runningMean: try file.values("\(prefix).running_mean", shape: [h]), runningVariance: variance,
+                epsilon: epsilon)
         }
     }
 
@@ -130,11 +138,14 @@ private struct TensorReader {
         return zip(re, im).map { Complex($0, $1) }
     }
 
-    func stage(_ description: ModelMetadata.Stage, prefix: String, inputWidth: Int, index s: Int) throws(ModelFileError) -> S4Stage {
+    func stage(_ description: ModelMetadata.Stage, prefix: String, inputWidth: Int, index s: Int) throws(ModelFileError)
+        -> S4Stage
+    {
         let h = description.width
         if let weight = file.tensors["\(prefix)encoder.weight"], weight.shape.count == 2, weight.shape[1] != inputWidth {
             let source = s == 0 ? "the input is 1 wide" : "stage \(s - 1) is \(inputWidth) wide"
-            throw .invalidMetadata("stage widths do not chain: \(prefix)encoder.weight takes \(weight.shape[1]) inputs but \(source)")
+            throw .invalidMetadata(
+                "stage widths do not chain: \(prefix)encoder.weight takes \(weight.shape[1]) inputs but \(source)")
         }
         let encoder = try linear("\(prefix)encoder", inputs: inputWidth, outputs: h)
         var layers: [S4Layer] = []
@@ -145,8 +156,11 @@ private struct TensorReader {
                 layers.append(.bank(channels))
             } else {
                 let outWidth = description.output == .glu ? 2 * h : h
-                layers.append(.block(S4Block(norm: try norm("\(layer).norm", description.norm, epsilon: description.normEpsilon, width: h),
-                                             channels: channels, output: try linear("\(layer).out", inputs: h, outputs: outWidth))))
+                layers.append(
+                    .block(
+                        S4Block(
+                            norm: try norm("\(layer).norm", description.norm, epsilon: description.normEpsilon, width: h),
+                            channels: channels, output: try linear("\(layer).out", inputs: h, outputs: outWidth))))
             }
         }
         return S4Stage(clock: description.clock, encoder: encoder, layers: layers)
@@ -168,10 +182,11 @@ private struct TensorReader {
             guard step > 0, step.isFinite else {
                 throw .invalidMetadata("\(prefix).log_dt gives Δ = \(step) at element \(ch): Δ must be positive and finite")
             }
-            return SSMChannel(lambda: Array(lambda[(ch * m)..<((ch + 1) * m)]),
-                              p: (0..<rank).map { r in Array(p[((r * h + ch) * m)..<((r * h + ch + 1) * m)]) },
-                              b: Array(b[(ch * m)..<((ch + 1) * m)]), c: Array(c[(ch * m)..<((ch + 1) * m)]),
-                              d: d[ch], stepSize: step, method: description.discretization)
+            return SSMChannel(
+                lambda: Array(lambda[(ch * m)..<((ch + 1) * m)]),
+                p: (0..<rank).map { r in Array(p[((r * h + ch) * m)..<((r * h + ch + 1) * m)]) },
+                b: Array(b[(ch * m)..<((ch + 1) * m)]), c: Array(c[(ch * m)..<((ch + 1) * m)]),
+                d: d[ch], stepSize: step, method: description.discretization)
         }
     }
 }

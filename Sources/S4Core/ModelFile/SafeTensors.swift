@@ -38,7 +38,7 @@ public struct SafeTensors: Sendable {
                 continue
             }
             guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+                let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
             else { throw .malformed("tensor \(name) lacks dtype, shape or data_offsets") }
             guard let elementSize = Self.elementSize(dtype) else {
                 throw .malformed("tensor \(name) has dtype \(dtype); only F32 and F64 are supported")
@@ -57,7 +57,8 @@ public struct SafeTensors: Sendable {
             }
             count /= elementSize
             guard count * elementSize == end - begin else {
-                throw .malformed("tensor \(name) has \(end - begin) bytes but shape \(shape) of \(dtype) needs \(count * elementSize)")
+                throw .malformed(
+                    "tensor \(name) has \(end - begin) bytes but shape \(shape) of \(dtype) needs \(count * elementSize)")
             }
             tensors[name] = Tensor(dtype: dtype, shape: shape, range: (dataStart + begin)..<(dataStart + end))
         }
@@ -81,9 +82,13 @@ public struct SafeTensors: Sendable {
         return slice.withUnsafeBytes { raw in
             switch tensor.dtype {
             case "F32":
-                (0..<(raw.count / 4)).map { Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))) }
+                (0..<(raw.count / 4)).map {
+                    Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))))
+                }
             default:
-                (0..<(raw.count / 8)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))) }
+                (0..<(raw.count / 8)).map {
+                    Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))
+                }
             }
         }
     }

@@ -18,7 +18,9 @@ public struct SafeTensorsWriter {
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
         for entry in entries {
-            header[entry.name] = ["dtype": "F32", "shape": entry.shape, "data_offsets": [offset, offset + 4 * entry.values.count]]
+            header[entry.name] = [
+                "dtype": "F32", "shape": entry.shape, "data_offsets": [offset, offset + 4 * entry.values.count],
+            ]
             offset += 4 * entry.values.count
         }
         var json = try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])

@@ -19,15 +19,17 @@ public struct LinearMap: Sendable {
         if rows == 1 {
             // One sample: a matrix-vector product, without sgemm's packing overhead.
             output.update(from: bias, count: outputCount)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outputCount), Int32(inputCount), 1, weight, Int32(inputCount),
-                        input, 1, 1, output, 1)
+            cblas_sgemv(
+                CblasRowMajor, CblasNoTrans, Int32(outputCount), Int32(inputCount), 1, weight, Int32(inputCount),
+                input, 1, 1, output, 1)
             return
         }
         for t in 0..<rows {
             (output + t &* outputCount).update(from: bias, count: outputCount)
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputCount), Int32(inputCount),
-                    1, input, Int32(inputCount), weight, Int32(inputCount), 1, output, Int32(outputCount))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputCount), Int32(inputCount),
+            1, input, Int32(inputCount), weight, Int32(inputCount), 1, output, Int32(outputCount))
     }
 }
 

@@ -19,8 +19,10 @@ public struct Normalization: Sendable {
         Normalization(kind: .layer(epsilon: epsilon), scale: weight, shift: bias)
     }
 
-    public static func batch(weight: [Double], bias: [Double], runningMean: [Double], runningVariance: [Double],
-                             epsilon: Double) -> Normalization {
+    public static func batch(
+        weight: [Double], bias: [Double], runningMean: [Double], runningVariance: [Double],
+        epsilon: Double
+    ) -> Normalization {
         let scale = zip(weight, runningVariance).map { $0 / ($1 + epsilon).squareRoot() }
         let shift = (0..<weight.count).map { bias[$0] - runningMean[$0] * scale[$0] }
         return Normalization(kind: .batch, scale: scale.map(Float.init), shift: shift.map(Float.init))

@@ -59,8 +59,10 @@ public struct S4Model: Sendable {
     public let finalNorm: Normalization
     public let decoder: LinearMap
 
-    public init(metadata: ModelMetadata, stages: [S4Stage], pooling: FramePooling?, finalNorm: Normalization,
-                decoder: LinearMap) {
+    public init(
+        metadata: ModelMetadata, stages: [S4Stage], pooling: FramePooling?, finalNorm: Normalization,
+        decoder: LinearMap
+    ) {
         precondition(!stages.isEmpty && (stages.count == 1) == (pooling == nil))
         self.metadata = metadata; self.stages = stages; self.pooling = pooling
         self.finalNorm = finalNorm; self.decoder = decoder
@@ -91,7 +93,9 @@ public struct S4Model: Sendable {
                     count += 2 * stage.width + block.output.weight.count + block.output.bias.count
                 }
                 for channel in layer.channels {
-                    count += 2 + 2 * (channel.lambda.count + channel.b.count + channel.c.count) + 2 * channel.p.count * channel.modeCount
+                    count +=
+                        2 + 2 * (channel.lambda.count + channel.b.count + channel.c.count) + 2 * channel.p.count
+                        * channel.modeCount
                 }
             }
         }

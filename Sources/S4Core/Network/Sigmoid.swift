@@ -24,7 +24,8 @@ enum Sigmoid {
         poly = poly * r + 0.5
         poly = poly * r + 1
         poly = poly * r + 1
-        let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(Lanes(repeating: magic), to: SIMD8<Int32>.self)
+        let integer =
+            unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(Lanes(repeating: magic), to: SIMD8<Int32>.self)
         return poly * unsafeBitCast((integer &+ 127) &<< 23, to: Lanes.self)
     }
 

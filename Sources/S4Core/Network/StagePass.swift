@@ -40,8 +40,10 @@ extension S4Stage {
     /// Runs `rows` steps of `input` ([rows × inputWidth]) through the encoder and the layers; the
     /// stage's output is left in `buffers.hidden`. `observe(i, x)` sees x after the encoder
     /// (i = −1) and after layer i (tests use it).
-    func forward<SSM: SSMOperator>(_ input: UnsafePointer<Float>, rows: Int, buffers: StageBuffers, ssm: SSM,
-                                   observe: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
+    func forward<SSM: SSMOperator>(
+        _ input: UnsafePointer<Float>, rows: Int, buffers: StageBuffers, ssm: SSM,
+        observe: ((Int, UnsafePointer<Float>) -> Void)? = nil
+    ) {
         let h = width, count = rows &* h
         let x = buffers.hidden
         encoder.apply(input, to: x, rows: rows)

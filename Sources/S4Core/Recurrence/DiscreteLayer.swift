@@ -67,4 +67,3 @@ struct DiscreteLayer: Sendable {
     /// Lanes of scratch space the step needs.
     var scratchCount: Int { 2 * modes + rank }
 }
-

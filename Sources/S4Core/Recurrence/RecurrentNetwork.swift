@@ -58,8 +58,9 @@ public struct RecurrentNetwork: Sendable {
     }
 
     private func run(stage s: Int, _ input: UnsafePointer<Float>, rows: Int, state: RecurrentState) {
-        let ssm = RecurrentSSM(layers: stages[s], states: state.ssmStates[s], scratch: state.scratch,
-                               width: model.stages[s].width)
+        let ssm = RecurrentSSM(
+            layers: stages[s], states: state.ssmStates[s], scratch: state.scratch,
+            width: model.stages[s].width)
         model.stages[s].forward(input, rows: rows, buffers: state.buffers[s], ssm: ssm)
     }
 
@@ -88,8 +89,9 @@ struct RecurrentSSM: SSMOperator {
         let layer = layers[i]
         for block in 0..<layer.blockCount {
             let firstChannel = block &* DiscreteLayer.laneCount
-            layer.run(block: block, state: states[i] + block &* layer.stateStride, scratch: scratch,
-                      input: input + firstChannel, output: output + firstChannel, stride: width, count: rows)
+            layer.run(
+                block: block, state: states[i] + block &* layer.stateStride, scratch: scratch,
+                input: input + firstChannel, output: output + firstChannel, stride: width, count: rows)
         }
     }
 }

@@ -25,8 +25,9 @@ public final class RecurrentState {
         scratch = .allocate(capacity: max(1, network.stages.joined().map(\.scratchCount).max() ?? 1))
         input = .allocate(capacity: chunkCapacity)
         if let pooling = model.pooling, let boundaries = network.boundaries {
-            let pooler = FramePooler(pooling: pooling, boundaries: boundaries, width: model.stages[0].width,
-                                     chunkCapacity: chunkCapacity)
+            let pooler = FramePooler(
+                pooling: pooling, boundaries: boundaries, width: model.stages[0].width,
+                chunkCapacity: chunkCapacity)
             self.pooler = pooler
             buffers = model.stages.indices.map {
                 StageBuffers(capacity: $0 == 0 ? chunkCapacity : pooler.frameCapacity, width: model.stages[$0].width)

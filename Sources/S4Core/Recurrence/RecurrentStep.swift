@@ -2,20 +2,25 @@
 /// a [T × H] buffer (rows `stride` floats apart). The state is carried in place, so running a
 /// signal in chunks of any size gives the same result, bit for bit, as running it sample by sample.
 extension DiscreteLayer {
-    func run(block: Int, state: UnsafeMutablePointer<Lanes>, scratch: UnsafeMutablePointer<Lanes>,
-             input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, stride: Int, count: Int) {
+    func run(
+        block: Int, state: UnsafeMutablePointer<Lanes>, scratch: UnsafeMutablePointer<Lanes>,
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, stride: Int, count: Int
+    ) {
         let lanes = min(Self.laneCount, width - block * Self.laneCount)
         constants.withUnsafeBufferPointer { buffer in
             let k = buffer.baseAddress! + block &* blockStride
             if isLowRank && rank == 1 {
-                Self.stepRankOne(k, modes: modes, skip: skip[block], state: state, scratch: scratch,
-                                 input: input, output: output, stride: stride, count: count, lanes: lanes)
+                Self.stepRankOne(
+                    k, modes: modes, skip: skip[block], state: state, scratch: scratch,
+                    input: input, output: output, stride: stride, count: count, lanes: lanes)
             } else if isLowRank {
-                Self.stepLowRank(k, modes: modes, rank: rank, skip: skip[block], state: state, scratch: scratch,
-                                 input: input, output: output, stride: stride, count: count, lanes: lanes)
+                Self.stepLowRank(
+                    k, modes: modes, rank: rank, skip: skip[block], state: state, scratch: scratch,
+                    input: input, output: output, stride: stride, count: count, lanes: lanes)
             } else {
-                Self.stepDiagonal(k, modes: modes, skip: skip[block], state: state,
-                                  input: input, output: output, stride: stride, count: count, lanes: lanes)
+                Self.stepDiagonal(
+                    k, modes: modes, skip: skip[block], state: state,
+                    input: input, output: output, stride: stride, count: count, lanes: lanes)
             }
         }
     }
@@ -50,10 +55,12 @@ extension DiscreteLayer {
     /// x ← D ⊙ (s − Σ_r P_r·2Re(R̃_r s)) + B̄u with s = E ⊙ x − Σ_r P_r·2Re(P_rᴴ x): O(N·r) per
     /// sample (s4-reference.md §4.1). y = 2Re(C x) + D u.
     @inline(__always)
-    static func stepLowRank(_ k: UnsafePointer<Lanes>, modes m: Int, rank: Int, skip: Lanes,
-                            state: UnsafeMutablePointer<Lanes>, scratch: UnsafeMutablePointer<Lanes>,
-                            input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                            stride: Int, count: Int, lanes: Int) {
+    static func stepLowRank(
+        _ k: UnsafePointer<Lanes>, modes m: Int, rank: Int, skip: Lanes,
+        state: UnsafeMutablePointer<Lanes>, scratch: UnsafeMutablePointer<Lanes>,
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        stride: Int, count: Int, lanes: Int
+    ) {
         let eRe = k, eIm = k + m, dRe = k + 2 &* m, dIm = k + 3 &* m
         let bRe = k + 4 &* m, bIm = k + 5 &* m, cRe = k + 6 &* m, cIm = k + 7 &* m
         let xRe = state, xIm = state + m
@@ -110,10 +117,12 @@ extension DiscreteLayer {
     /// The rank-1 case of `stepLowRank` (HiPPO-LegS) in three passes over the modes instead of
     /// five: each pass fuses an update with the reduction that follows it.
     @inline(__always)
-    static func stepRankOne(_ k: UnsafePointer<Lanes>, modes m: Int, skip: Lanes,
-                            state: UnsafeMutablePointer<Lanes>, scratch: UnsafeMutablePointer<Lanes>,
-                            input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                            stride: Int, count: Int, lanes: Int) {
+    static func stepRankOne(
+        _ k: UnsafePointer<Lanes>, modes m: Int, skip: Lanes,
+        state: UnsafeMutablePointer<Lanes>, scratch: UnsafeMutablePointer<Lanes>,
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        stride: Int, count: Int, lanes: Int
+    ) {
         let eRe = k, eIm = k + m, dRe = k + 2 &* m, dIm = k + 3 &* m
         let bRe = k + 4 &* m, bIm = k + 5 &* m, cRe = k + 6 &* m, cIm = k + 7 &* m
         let pRe = k + 8 &* m, pIm = k + 9 &* m, rRe = k + 10 &* m, rIm = k + 11 &* m
@@ -158,9 +167,11 @@ extension DiscreteLayer {
 
     /// x ← Ā ⊙ x + B̄u, y = 2Re(C x) + D u.
     @inline(__always)
-    static func stepDiagonal(_ k: UnsafePointer<Lanes>, modes m: Int, skip: Lanes, state: UnsafeMutablePointer<Lanes>,
-                             input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                             stride: Int, count: Int, lanes: Int) {
+    static func stepDiagonal(
+        _ k: UnsafePointer<Lanes>, modes m: Int, skip: Lanes, state: UnsafeMutablePointer<Lanes>,
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        stride: Int, count: Int, lanes: Int
+    ) {
         let aRe = k, aIm = k + m, bRe = k + 2 &* m, bIm = k + 3 &* m, cRe = k + 4 &* m, cIm = k + 5 &* m
         let xRe = state, xIm = state + m
         for t in 0..<count {

@@ -40,8 +40,8 @@ public enum HiPPO {
         var embedding = [Double](repeating: 0, count: m * m)
         for i in 0..<n {
             for k in 0..<n {
-                embedding[i * m + (n + k)] = s[i * n + k]      // −Im(−iS) = S
-                embedding[(n + i) * m + k] = -s[i * n + k]     // Im(−iS) = −S
+                embedding[i * m + (n + k)] = s[i * n + k]  // −Im(−iS) = S
+                embedding[(n + i) * m + k] = -s[i * n + k]  // Im(−iS) = −S
             }
         }
         let eigen = SymmetricEigen(symmetric: embedding, size: m)
@@ -51,7 +51,7 @@ public enum HiPPO {
         var bTilde: [Complex<Double>] = []
         for pair in stride(from: 0, to: n, by: 2) {
             let omega = 0.5 * (eigen.values[pair] + eigen.values[pair + 1])
-            let column = eigen.vectors[pair * m ..< (pair + 1) * m]
+            let column = eigen.vectors[pair * m..<(pair + 1) * m]
             var vector = (0..<n).map { Complex(column[column.startIndex + $0], column[column.startIndex + n + $0]) }
             let norm = vector.reduce(0.0) { $0 + $1.lengthSquared }.squareRoot()
             vector = vector.map { $0 / norm }

@@ -73,8 +73,10 @@ enum AudioFixtures {
 
     /// Starts `executable`, reads its standard output through a `PipeSource` to the end, and
     /// waits for it: a real producer streaming into the pipe as it writes.
-    static func readAll(fromProcess executable: String, _ arguments: [String],
-                        environment: [String: String]? = nil) throws -> (source: PipeSource, samples: [Float]) {
+    static func readAll(
+        fromProcess executable: String, _ arguments: [String],
+        environment: [String: String]? = nil
+    ) throws -> (source: PipeSource, samples: [Float]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

@@ -4,7 +4,9 @@ import Foundation
 /// live producer delivers audio; piece boundaries fall on odd byte offsets, inside samples.
 enum PipeFeeder {
     /// A writer that died mid-stream must not kill the test process with SIGPIPE.
-    private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN); return () }()
+    private static let ignoreSIGPIPE: Void = {
+        signal(SIGPIPE, SIG_IGN); return ()
+    }()
 
     /// Starts the writer and returns the read end. With a `gate`, the writer stops after the first
     /// piece until the reader opens the gate (or 5 s pass, which the gate records).

@@ -1,6 +1,7 @@
 import Numerics
-@testable import S4Core
 import S4RandomModel
+
+@testable import S4Core
 
 /// Dense complex reference maths for the tests, independent of the engine's O(N) paths: the
 /// conjugate-expanded N × N system and the bilinear Ā = (2/Δ − A)⁻¹(2/Δ + A) by Gaussian elimination.
@@ -93,13 +94,20 @@ func relativeError(_ x: [Float], _ reference: [Double]) -> Double {
 }
 
 /// A random DPLR (or diagonal) channel around the HiPPO-LegS / S4D-Lin initialisation.
-func randomChannel(stateSize n: Int, rank: Int = 1, diagonal: Bool = false, method: DiscretizationMethod = .bilinear,
-                   step: Double, seed: UInt64) -> SSMChannel {
+func randomChannel(
+    stateSize n: Int, rank: Int = 1, diagonal: Bool = false, method: DiscretizationMethod = .bilinear,
+    step: Double, seed: UInt64
+) -> SSMChannel {
     var rng = SeededGenerator(seed: seed)
     let initialization = diagonal ? S4DInitialization.inverse(stateSize: n) : HiPPO.nplrLegS(stateSize: n)
     func perturb(_ z: Complex<Double>) -> Complex<Double> { z + Complex(0.1 * rng.normal(), 0.1 * rng.normal()) }
     let lambda = initialization.lambda.map { Complex(-abs(perturb($0).real), perturb($0).imaginary) }
-    let p = diagonal ? [] : (0..<rank).map { r in r == 0 ? initialization.p.map(perturb) : initialization.p.map { _ in Complex(0.3 * rng.normal(), 0.3 * rng.normal()) } }
+    let p =
+        diagonal
+        ? []
+        : (0..<rank).map { r in
+            r == 0 ? initialization.p.map(perturb) : initialization.p.map { _ in Complex(0.3 * rng.normal(), 0.3 * rng.normal()) }
+        }
     let b = initialization.b.map(perturb)
     let c = (0..<(n / 2)).map { _ in Complex(rng.normal(), rng.normal()) }
     return SSMChannel(lambda: lambda, p: p, b: b, c: c, d: rng.normal(), stepSize: step, method: method)
