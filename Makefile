@@ -16,7 +16,7 @@ CLIPS        ?= $(SHARED_DATA)/test
 SEED         ?= 1
 NOISE        ?= $(dir $(abspath $(CLIPS)))_background_noise_
 
-.PHONY: all deps build demo test unit-check install bench scene-eval model-eval threshold-sweep train-model val-clips synth-deps synth-data py-test fuzz fixtures clean
+.PHONY: all deps build demo test lint unit-check install bench scene-eval model-eval threshold-sweep train-model val-clips synth-deps synth-data py-test fuzz fixtures clean
 
 all: build
 
@@ -46,6 +46,16 @@ test: deps
 	python3 -c "import wyoming, soundfile, numpy" 2>/dev/null || python3 -m pip install -q $(PY_TEST_DEPS)
 	$(SWIFT) test
 	$(MAKE) --no-print-directory unit-check
+
+# Style and lint: the toolchain's swift format (.swift-format) over the Swift sources, warnings
+# failing, and ruff (ruff.toml) over models/train and tools, installed with pip when missing.
+# `swift format -i -r Sources Tests Fuzz/Sources Package.swift` applies the Swift formatting.
+SWIFT_LINT_PATHS := Sources Tests Fuzz/Sources Package.swift
+lint:
+	$(SWIFT) format lint --strict --recursive $(SWIFT_LINT_PATHS)
+	@python3 -m ruff --version >/dev/null 2>&1 || python3 -m pip install -q ruff
+	python3 -m ruff check models/train tools
+	@echo "lint: swift format and ruff clean"
 
 # Each systemd unit: `systemd-analyze verify` must be clean and the offline security exposure at
 # most 2.0 (ExecStart pointed at a stand-in binary, as nothing is installed).
