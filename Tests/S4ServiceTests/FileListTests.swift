@@ -1,6 +1,5 @@
-import Testing
-
 import S4Service
+import Testing
 
 /// The parts of a batch job's file list: disjoint, together the whole list, in its order.
 @Suite struct FileListTests {
