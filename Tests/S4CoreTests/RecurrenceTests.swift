@@ -112,14 +112,7 @@ import Testing
         let perSample = network.makeState(chunkCapacity: 1)
         network.process(signal, state: perSample)
         let chunked = network.makeState(chunkCapacity: chunk)
-        // Feed in uneven pieces as well, so chunk boundaries fall anywhere.
-        var offset = 0, piece = 1
-        while offset < signal.count {
-            let n = min(piece, signal.count - offset)
-            network.process(Array(signal[offset..<(offset + n)]), state: chunked)
-            offset += n
-            piece = piece * 3 % 997 + 1
-        }
+        network.processInUnevenPieces(signal, state: chunked)
         #expect(chunked.sampleCount == perSample.sampleCount)
         let reference = network.logits(perSample).map(Double.init)
         #expect(relativeError(network.logits(chunked), reference) < 1e-5)
@@ -138,5 +131,18 @@ import Testing
         let fresh = network.makeState()
         network.process(window, state: fresh)
         #expect(network.logits(state) == network.logits(fresh))
+    }
+}
+
+extension RecurrentNetwork {
+    /// Feeds `signal` in pieces of 1, 4, 13, … samples, so chunk boundaries fall anywhere.
+    func processInUnevenPieces(_ signal: [Float], state: RecurrentState) {
+        var offset = 0, piece = 1
+        while offset < signal.count {
+            let n = min(piece, signal.count - offset)
+            process(Array(signal[offset..<(offset + n)]), state: state)
+            offset += n
+            piece = piece * 3 % 997 + 1
+        }
     }
 }

@@ -107,13 +107,7 @@ import Testing
             let perSample = network.makeState(chunkCapacity: 1)
             for sample in signal { network.process([sample], state: perSample) }
             let chunked = network.makeState(chunkCapacity: chunk)
-            var offset = 0, piece = 1
-            while offset < signal.count {
-                let n = min(piece, signal.count - offset)
-                network.process(Array(signal[offset..<(offset + n)]), state: chunked)
-                offset += n
-                piece = piece * 3 % 997 + 1
-            }
+            network.processInUnevenPieces(signal, state: chunked)
             #expect(chunked.sampleCount == perSample.sampleCount)
             #expect(relativeError(network.logits(chunked), network.logits(perSample).map(Double.init)) < 1e-5, "\(rate) Hz")
         }
