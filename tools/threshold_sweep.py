@@ -50,7 +50,7 @@ def main():
     parser.add_argument("--clips", required=True, help="validation speakers' clips (make val-clips)")
     parser.add_argument("--noise", required=True)
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--thresholds", default="0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9")
+    parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.85,0.9,0.93,0.95,0.97,0.98,0.99,0.995")
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--binary", default=str(HERE / ".build/release/s4listen"))
     parser.add_argument("--model", default=None)
