@@ -94,12 +94,11 @@ import Testing
         #expect(huge?.hasPrefix("model computes NaN or infinity") == true, "\(huge ?? "accepted")")
     }
 
-    /// A format-1 file (the bundled model) is one stage at the input clock; written back out it
-    /// becomes a format-2 file with the same outputs, bit for bit.
+    /// A format-1 file (the committed tiny S4D fixture, written by the format-1 exporter) is one
+    /// stage at the input clock; written back out it becomes a format-2 file with the same
+    /// outputs, bit for bit.
     @Test func formatOneIsOneStage() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-            "../../models/default.safetensors")
-        let original = try S4Model(safetensors: [UInt8](try Data(contentsOf: url)))
+        let original = try S4Model(safetensors: try FixtureTests.load("tiny_diag"))
         #expect(original.metadata.format == 1)
         #expect(original.stages.count == 1 && original.pooling == nil && original.stages[0].clock == .input)
         let rewritten = try S4Model(safetensors: original.safetensors())
