@@ -116,7 +116,8 @@ import Glibc
             uri = unix ? "unix://" + CLI.path("wyoming.sock") : "tcp://127.0.0.1:\(try Self.freePort())"
             notify = try NotifySocket()
             child = try ChildProcess(
-                ["serve", "--uri", uri, "--threshold", WyomingServerTests.selectionLevel] + arguments, environment: ["NOTIFY_SOCKET": notify.path], hasInput: false)
+                ["serve", "--uri", uri, "--threshold", WyomingServerTests.selectionLevel] + arguments,
+                environment: ["NOTIFY_SOCKET": notify.path], hasInput: false)
             #expect(notify.receive(timeout: 30) { $0.contains("READY=1") }, "\(child.stderr)")
         }
 
@@ -322,8 +323,10 @@ import Glibc
             pcm.append(gap)
         }
         let result = try CLI.run(
-            ["listen", "--input", "-", "--format", "s16le", "--rate", "\(rate)", "--output", "names",
-             "--threshold", Self.selectionLevel], input: pcm)
+            [
+                "listen", "--input", "-", "--format", "s16le", "--rate", "\(rate)", "--output", "names",
+                "--threshold", Self.selectionLevel,
+            ], input: pcm)
         #expect(result.exited(0), "\(result.stderr)")
         #expect(result.stdout == Self.clips.map { $0.word + "\n" }.joined(), "\(result.stdout)")
     }
