@@ -194,57 +194,36 @@ def calibrate_pooling_norm(model: StagesModel):
 
 
 @torch.no_grad()
-def stages_reference(model: StagesModel) -> dict:
+def reference(model) -> dict:
+    """Inputs and float64 outputs at each fixture rate, in convolution mode; refuses to return
+    unless recurrent mode agrees. Format 1 keeps every layer's features and the kernels; the
+    stages network its stage-0 output, pooled frames and final features."""
+    stages = isinstance(model, StagesModel)
+    rates = STAGES_RATES if stages else RATES
     sr = model.cfg.sample_rate
     out = {}
-    for R in STAGES_RATES:
+    for R in rates:
         n = int(round(model.cfg.clip_seconds * R))
         x = test_signal(np.arange(n) / R)
         assert np.abs(x).max() < 1
         out[f"input_{R}"] = x
-    for R in STAGES_RATES:
+    for R in rates:
         rate = sr / R
         x = torch.from_numpy(out[f"input_{R}"])[None]
         logits, feats = model(x, rate=rate, return_features=True)
         logits_s, feats_s = model(x, rate=rate, recurrent=True, return_features=True)
         err = max([(feats[k] - feats_s[k]).abs().max().item() for k in feats]
                   + [(logits - logits_s).abs().max().item()])
-        print(f"  rate {R}: recurrent vs convolution max |diff| = {err:.2e} "
-              f"({feats['frames'].shape[1]} frames)")
+        frames = f" ({feats['frames'].shape[1]} frames)" if stages else ""
+        print(f"  rate {R}: recurrent vs convolution max |diff| = {err:.2e}{frames}")
         if err > STEP_TOL:
             raise SystemExit(f"recurrent mode disagrees with convolution mode: {err}")
-        for k in ("stage0", "frames", "final_norm"):
+        for k in ("stage0", "frames", "final_norm") if stages else feats:
             out[f"rate_{R}.{k}"] = feats[k][0].numpy()
         out[f"rate_{R}.logits"] = logits[0].numpy()
-    return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in out.items()}
-
-
-@torch.no_grad()
-def reference(model) -> dict:
-    if isinstance(model, StagesModel):
-        return stages_reference(model)
-    sr = model.cfg.sample_rate
-    out = {}
-    for R in RATES:
-        n = int(round(model.cfg.clip_seconds * R))
-        x = test_signal(np.arange(n) / R)
-        assert np.abs(x).max() < 1
-        out[f"input_{R}"] = x
-    for R in RATES:
-        rate = sr / R
-        x = torch.from_numpy(out[f"input_{R}"])[None]
-        logits, feats = model(x, rate=rate, return_features=True)
-        logits_s, feats_s = model(x, rate=rate, recurrent=True, return_features=True)
-        err = max([(feats[k] - feats_s[k]).abs().max().item() for k in feats]
-                  + [(logits - logits_s).abs().max().item()])
-        print(f"  rate {R}: step vs convolution max |diff| = {err:.2e}")
-        if err > STEP_TOL:
-            raise SystemExit(f"step mode disagrees with convolution mode: {err}")
-        for k, v in feats.items():
-            out[f"rate_{R}.{k}"] = v[0].numpy()
-        out[f"rate_{R}.logits"] = logits[0].numpy()
-        for i, K in enumerate(model.kernels(x.shape[-1], rate)):
-            out[f"rate_{R}.kernel.{i}"] = K.numpy()
+        if not stages:
+            for i, K in enumerate(model.kernels(x.shape[-1], rate)):
+                out[f"rate_{R}.kernel.{i}"] = K.numpy()
     return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in out.items()}
 
 
