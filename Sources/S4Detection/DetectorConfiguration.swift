@@ -31,6 +31,16 @@ public struct DetectorConfiguration: Sendable {
     /// Each utterance is classified in windows that start this long before its onset (seconds);
     /// their probabilities are averaged. Training clips place words 0.1–0.5 s into the window.
     public var windowLeads: [Double] = [0.15, 0.35]
+    /// An utterance whose loudest frame comes at least this long after its onset, and whose
+    /// windows find no command (`_silence_` or `_unknown_` wins), is classified once more with
+    /// windows placed by that frame: a sound just before the word (a breath, a door, the louder
+    /// room of another recording) opened the utterance early and its windows cut the word off.
+    /// Seconds; `nil` turns the second look off.
+    public var secondLookAfter: Double? = 0.45
+    /// Where the second look puts the word's start: this long before the loudest frame (a
+    /// word's vowel peaks about this far in), seconds. Its windows then start `windowLeads`
+    /// before that.
+    public var peakLag: Double = 0.2
 
     public init() {}
 }

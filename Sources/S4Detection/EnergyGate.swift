@@ -23,6 +23,8 @@ struct EnergyGate {
     private var activeFrames = 0
     private let maxActiveFrames: Int
     private(set) var isActive = false
+    /// The level of the latest frame (dB).
+    private(set) var level: Double = -200
 
     /// While an utterance is active and the latest frames are quiet: where that quiet run began,
     /// the end of the utterance if it stays quiet.
@@ -39,7 +41,7 @@ struct EnergyGate {
     mutating func update(frame: UnsafeBufferPointer<Float>, start: Int) -> Transition? {
         var sum: Double = 0
         for x in frame { sum += Double(x) * Double(x) }
-        var level = 10 * log10(sum / Double(max(frame.count, 1)) + 1e-20)
+        level = 10 * log10(sum / Double(max(frame.count, 1)) + 1e-20)
         // A non-finite sample must not poison the floor for the rest of the stream.
         if !level.isFinite { level = floor ?? -200 }
         let current = floor ?? level

@@ -9,7 +9,9 @@ import S4Core
 /// event. An onset while an utterance is still being decided cuts that utterance's windows short
 /// there: their rest is zeros (as short clips were padded in training) and it is decided at once.
 /// So a click just before a word does not hide the word, and no window holds two utterances: one
-/// word gives one event.
+/// word gives one event. A sound that runs into the word (a breath, a noisy room) can open the
+/// utterance too early for its windows to hold the word: when they find no command and the
+/// loudest frame came late, the utterance gets a second look with windows placed by that frame.
 ///
 /// Everything happens frame by frame at fixed sample positions, so a file, a pipe and a live
 /// device delivering the same samples in any chunking give the same events. Memory is fixed at
@@ -53,6 +55,9 @@ public final class KeywordDetector {
         /// Absolute start sample of each window.
         let starts: [Int]
         var probabilities: [[Float]?]
+        /// The loudest frame while the gate was open: its start sample and level (dB).
+        var peak: (start: Int, level: Double)
+        let isSecondLook: Bool
     }
     private var utterance: Utterance?
 
@@ -65,9 +70,14 @@ public final class KeywordDetector {
         frame = Array(repeating: 0, count: frameLength)
         windows = Windows(model: model, sampleRate: sampleRate, configuration: configuration, frameLength: frameLength)
         // Sized for the longest configured lead whatever the model, so a model swapped in later
-        // never needs more.
+        // never needs more; and for a second look, which reaches back from its decision to the
+        // loudest frame, then `peakLag` and a lead before it (at most a window: later windows
+        // start at the oldest sample held).
         let longestLead = Int(((configuration.windowLeads.max() ?? 0) * sampleRate).rounded())
-        history = SampleHistory(capacity: longestLead + frameLength * (configuration.onsetFrames + 1))
+        let secondLook =
+            configuration.secondLookAfter == nil
+            ? 0 : windows.length + Int((configuration.peakLag * sampleRate).rounded())
+        history = SampleHistory(capacity: max(longestLead + frameLength * (configuration.onsetFrames + 1), secondLook))
     }
 
     /// Swaps in another model (what a SIGHUP reload does): at once between utterances, else as
@@ -143,6 +153,9 @@ public final class KeywordDetector {
         default:
             break
         }
+        if gate.isActive, let peak = utterance?.peak, gate.level > peak.level {
+            utterance?.peak = (start, gate.level)
+        }
         if let event = feedWindows(frameStart: start) { events.append(event) }
         return events
     }
@@ -162,12 +175,14 @@ public final class KeywordDetector {
             }
             current.probabilities[i] = Classification.softmax(windows.network.logits(state))
         }
-        return conclude(current, decidedAt: history.end)
+        return conclude(current, decidedAt: history.end, mayLookAgain: false)
     }
 
-    private func startUtterance(onset: Int) {
-        let starts = windows.leads.map { max(0, onset - $0) }
-        utterance = Utterance(onset: onset, offset: nil, starts: starts, probabilities: starts.map { _ in nil })
+    private func startUtterance(onset: Int, offset: Int? = nil, isSecondLook: Bool = false) {
+        let starts = windows.leads.map { max(history.oldest, onset - $0) }
+        utterance = Utterance(
+            onset: onset, offset: offset, starts: starts, probabilities: starts.map { _ in nil },
+            peak: (onset, -.infinity), isSecondLook: isSecondLook)
         for (state, windowStart) in zip(windows.states, starts) {
             state.reset()
             // Catch the window up to the current frame from the history ring.
@@ -201,18 +216,28 @@ public final class KeywordDetector {
         }
         utterance = current
         guard current.probabilities.allSatisfy({ $0 != nil }) else { return nil }
-        return conclude(current, decidedAt: frameEnd)
+        return conclude(current, decidedAt: frameEnd, mayLookAgain: true)
     }
 
-    /// Ends the utterance in progress with its decision; a model waiting for it takes over.
-    private func conclude(_ decided: Utterance, decidedAt: Int) -> DetectionEvent? {
+    /// Ends the utterance in progress with its decision; a model waiting for it takes over. An
+    /// utterance that found no command and peaked late gets a second look (not when a new onset
+    /// is cutting it short: that utterance takes over).
+    private func conclude(_ decided: Utterance, decidedAt: Int, mayLookAgain: Bool) -> DetectionEvent? {
         utterance = nil
-        let event = decide(decided, decidedAt: decidedAt)
+        let (event, winner) = decide(decided, decidedAt: decidedAt)
         takeNextModel()
+        if mayLookAgain, !decided.isSecondLook, !Vocabulary.isCommand(winner),
+            let after = configuration.secondLookAfter,
+            decided.peak.start - decided.onset >= Int((after * sampleRate).rounded())
+        {
+            let wordStart = decided.peak.start - Int((configuration.peakLag * sampleRate).rounded())
+            startUtterance(onset: wordStart, offset: decided.offset, isSecondLook: true)
+        }
         return event
     }
 
-    private func decide(_ decided: Utterance, decidedAt: Int) -> DetectionEvent? {
+    /// The event to report, if any, and the winning label (whether reported or not).
+    private func decide(_ decided: Utterance, decidedAt: Int) -> (DetectionEvent?, winner: String) {
         let windows = decided.probabilities.compactMap { $0 }
         let labels = model.labels
         let mean = (0..<labels.count).map { k in windows.reduce(Float(0)) { $0 + $1[k] } / Float(windows.count) }
@@ -220,9 +245,10 @@ public final class KeywordDetector {
         let ranked = zip(labels, mean).sorted { $0.1 > $1.1 }.map { (label: $0.0, probability: $0.1) }
         let best = ranked[0]
         let isCommand = Vocabulary.isCommand(best.label) && best.probability >= configuration.threshold
-        guard isCommand || configuration.reportEverything else { return nil }
-        return DetectionEvent(
+        guard isCommand || configuration.reportEverything else { return (nil, best.label) }
+        let event = DetectionEvent(
             label: best.label, score: best.probability, start: Double(decided.onset) / sampleRate,
             end: Double(end) / sampleRate, decidedAt: Double(decidedAt) / sampleRate, scores: ranked)
+        return (event, best.label)
     }
 }

@@ -7,6 +7,9 @@ struct SampleHistory {
 
     init(capacity: Int) { ring = Array(repeating: 0, count: max(1, capacity)) }
 
+    /// The absolute index of the oldest sample still held.
+    var oldest: Int { max(0, end - ring.count) }
+
     mutating func append(_ samples: UnsafeBufferPointer<Float>) {
         for x in samples {
             ring[end % ring.count] = x

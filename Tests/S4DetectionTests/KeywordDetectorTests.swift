@@ -242,6 +242,51 @@ import Testing
         #expect(events.map { ($0.start * 10).rounded() / 10 } == [1.0, 1.3, 1.6])
     }
 
+    /// Softer noise from 1.0 s runs into a burst at 1.6 s (a breath before a word): the gate opens
+    /// at 1.0 s and its windows (ending at 1.65 and 1.85 s) cut the burst off. When they find no
+    /// command, the utterance is classified again with windows placed by its loudest frame.
+    @Test func aWordLateInItsUtteranceGetsASecondLook() throws {
+        var rng = SeededGenerator(seed: 3)
+        let burst = Self.scene(seconds: 4, onsets: [1.6], length: 0.4)
+        let samples = burst.enumerated().map { i, x in
+            let t = Double(i) / 16000
+            return x + (t >= 1.0 && t < 1.6 ? Float(0.03 * rng.normal()) : 0)
+        }
+        var configuration = RandomModelConfiguration()
+        configuration.width = 8
+        configuration.labels = ["_unknown_", "_silence_"]
+        let nonCommands = S4Model.random(configuration)
+        let detector = KeywordDetector(model: nonCommands, sampleRate: 16000, configuration: Self.everything)
+        let events = detector.process(samples) + detector.finish()
+        try #require(events.count == 2, "\(events.map(\.start))")
+        #expect(abs(events[0].start - 1.0) < 0.015)
+        // The loudest 10 ms frame between the onset and the first decision, as the gate measures it.
+        let frames = (100..<Int(events[0].decidedAt * 100)).map { k in
+            (start: k * 160, level: samples[(k * 160)..<(k * 160 + 160)].reduce(0) { $0 + Double($1) * Double($1) })
+        }
+        let peak = try #require(frames.max { $0.level < $1.level }).start
+        let wordStart = peak - 3200  // peakLag 0.2 s
+        #expect(peak >= 25600 && abs(events[1].start - Double(wordStart) / 16000) < 1e-9)
+        let classifier = Classifier(model: nonCommands, sampleRate: 16000, mode: .recurrent)
+        var mean = [Float](repeating: 0, count: 2)
+        for lead in Self.everything.windowLeads {
+            let start = wordStart - Int((lead * 16000).rounded())
+            let p = Classification.softmax(classifier.logits(Array(samples[start..<(start + 16000)])))
+            for k in mean.indices { mean[k] += p[k] / Float(Self.everything.windowLeads.count) }
+        }
+        for (label, probability) in events[1].scores {
+            #expect(abs(probability - mean[nonCommands.labels.firstIndex(of: label)!]) < 1e-5, "\(label)")
+        }
+        // A first look that finds a command is the decision; no second look, and none when it is off.
+        configuration.labels = ["yes", "no"]
+        let commands = KeywordDetector(model: S4Model.random(configuration), sampleRate: 16000, configuration: Self.everything)
+        #expect((commands.process(samples) + commands.finish()).count == 1)
+        var off = Self.everything
+        off.secondLookAfter = nil
+        let once = KeywordDetector(model: nonCommands, sampleRate: 16000, configuration: off)
+        #expect((once.process(samples) + once.finish()).count == 1)
+    }
+
     /// A model given while an utterance is being decided takes over once it is: that utterance
     /// is classified by the old model alone, the next ones by the new one.
     @Test func aModelGivenMidUtteranceWaitsForItsDecision() throws {
