@@ -105,17 +105,22 @@ model-eval: build
 #     0.5.1 wheel (fetched by pip, checked by sha256), a small head trained on the training
 #     speakers, and its logits on 3 augmented copies of each training clip (runs/oww-cache);
 #  2. the student: the stages network (S4D filter bank at the input rate, 10 ms frames, six S4D
-#     blocks at the frame clock), distilled from the cached logits at drawn rates 8-48 kHz.
+#     blocks at the frame clock), distilled from the cached logits at drawn rates 8-48 kHz, in
+#     two phases (runs/stages-oww, then runs/stages-oww-2, which exports default.safetensors).
 # TEACHER=logmel uses the log-mel CNN teacher of teacher.py instead (no pretrained weights).
 TEACHER      ?= oww
 # glibc hands PyTorch's large per-step buffers back to the kernel and faults them in again on the
 # next step: 20-40% of the CPU time went to the kernel (models/train/README.md).
 TRAIN_ENV    := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=1073741824
-TRAIN_THREADS ?= 1
-STAGES_FLAGS := --arch stages --threads $(TRAIN_THREADS) --epochs 45 --batch-size 32 --lr 0.004 --ssm-lr 0.001 \
-                --weight-decay 0.05 --warmup-steps 100 --multirate-prob 0.5 --min-rate 8000 --max-rate 48000 \
-                --speed-min 0.9 --speed-max 1.1 --freeze-front-end-epochs 32 --eval-rates 16000,8000 \
-                --kd-alpha 0.7 --kd-temperature 2 --resume auto
+TRAIN_THREADS ?= 2
+# What both student phases share: batch, rates, speed, validation, the distillation loss, resume.
+STUDENT_FLAGS := --arch stages --threads $(TRAIN_THREADS) --batch-size 32 --weight-decay 0.05 --warmup-steps 100 \
+                 --multirate-prob 0.5 --min-rate 8000 --max-rate 48000 --speed-min 0.9 --speed-max 1.1 \
+                 --eval-rates 16000,8000 --kd-alpha 0.7 --kd-temperature 2 --resume auto
+# Phase 1 from scratch, the bank frozen for 32 of 40 epochs; phase 2 a warm restart of 55 epochs
+# from phase 1's best weights with everything training (models/README.md).
+PHASE1_FLAGS  := --epochs 40 --lr 0.004 --ssm-lr 0.001 --freeze-front-end-epochs 32
+PHASE2_FLAGS  := --epochs 55 --lr 0.002 --ssm-lr 0.0005
 TEACHER_oww    := --teacher-cache runs/oww-cache
 TEACHER_logmel := --teacher runs/teacher/teacher.pt
 train-model:
@@ -125,8 +130,11 @@ ifeq ($(TEACHER),logmel)
 else
 	cd models/train && python3 oww_teacher.py --threads $(TRAIN_THREADS)
 endif
-	cd models/train && $(TRAIN_ENV) python3 train.py $(STAGES_FLAGS) $(TEACHER_$(TEACHER)) \
-		--out-dir runs/stages-$(TEACHER) --export ../default.safetensors
+	cd models/train && $(TRAIN_ENV) python3 train.py $(STUDENT_FLAGS) $(PHASE1_FLAGS) $(TEACHER_$(TEACHER)) \
+		--out-dir runs/stages-$(TEACHER)
+	cd models/train && $(TRAIN_ENV) python3 train.py $(STUDENT_FLAGS) $(PHASE2_FLAGS) $(TEACHER_$(TEACHER)) \
+		--init-from runs/stages-$(TEACHER)/last.pt --out-dir runs/stages-$(TEACHER)-2 \
+		--export ../default.safetensors
 
 # The validation speakers' clips (held out of training) laid out like test/, for choosing the
 # detection threshold without touching test/:
