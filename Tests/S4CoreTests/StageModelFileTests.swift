@@ -94,6 +94,32 @@ import Testing
         #expect(huge?.hasPrefix("model computes NaN or infinity") == true, "\(huge ?? "accepted")")
     }
 
+    /// Δ is rescaled with the rate, so a model finite at its training rate can overflow at another
+    /// (the model-file fuzzer found one at 11.025 kHz). Stage 0's C̃ scaled to just past the
+    /// point where the loader refuses: the refusal names another rate than the training rate,
+    /// so a probe at the training rate alone would have let this model through.
+    @Test func aModelThatOverflowsOnlyAtAnotherRateIsRefused() throws {
+        let name = "stages.0.layers.0.ssm.c_re"
+        let file = try SafeTensors(bytes: Self.bytes)
+        let shape = try #require(file.tensors[name]).shape
+        let values = try file.values(name)
+        func refusal(_ exponent: Double) throws -> String? {
+            let scale = pow(10, exponent)
+            return ModelFileTests.refusal(
+                try Self.variant(replacing: name, shape: shape, values: values.map { Float($0 * scale) }))
+        }
+        // Bisect the exponent between accepted (10) and refused (40) down to 1e-4 (a factor 1.0002).
+        var (accepted, refused) = (10.0, 40.0)
+        #expect(try refusal(accepted) == nil)
+        while refused - accepted > 1e-4 {
+            let middle = (accepted + refused) / 2
+            if try refusal(middle) == nil { accepted = middle } else { refused = middle }
+        }
+        let message = try #require(try refusal(refused))
+        #expect(message.hasPrefix("model computes NaN or infinity: a test signal at "), "\(message)")
+        #expect(!message.contains("at \(Self.model.metadata.sampleRate) Hz"), "\(message)")
+    }
+
     /// A format-1 file (the committed tiny S4D fixture, written by the format-1 exporter) is one
     /// stage at the input clock; written back out it becomes a format-2 file with the same
     /// outputs, bit for bit.

@@ -34,18 +34,34 @@ extension S4Model {
     }
 
     /// A model can hold only finite numbers and still compute nothing but NaN (an `input_std`
-    /// of 1e-300, weights of 1e38): a short deterministic signal through the recurrent engine at
-    /// the training rate must give finite logits.
+    /// of 1e-300, weights of 1e38), or overflow only at another rate (Δ rescaled: a larger Δ
+    /// gives a larger state). A full-scale chirp through the recurrent engine must give finite
+    /// logits at the training rate and at each of `probeRates`.
     func probe() throws(ModelFileError) {
-        let rate = Double(metadata.sampleRate)
-        let count = min(windowLength(forSampleRate: rate), Int(rate / 4))
-        let signal = (0..<count).map { n in Float(0.3 * sin(Double(n) * 0.07) + 0.1 * sin(Double(n) * 0.91)) }
-        let network = RecurrentNetwork(model: self, sampleRate: rate)
-        let state = network.makeState()
-        network.process(signal, state: state)
-        let logits = network.logits(state)
-        guard logits.allSatisfy(\.isFinite) else {
-            throw .nonFiniteOutput("a test signal gives logits \(logits.prefix(4).map { "\($0)" }.joined(separator: ", "))…")
+        let trainingRate = Double(metadata.sampleRate)
+        for rate in [trainingRate] + Self.probeRates.filter({ $0 != trainingRate }) {
+            let count = min(windowLength(forSampleRate: rate), Int(rate / 4))
+            let network = RecurrentNetwork(model: self, sampleRate: rate)
+            let state = network.makeState()
+            network.process(Self.chirp(count: count, rate: rate), state: state)
+            let logits = network.logits(state)
+            guard logits.allSatisfy(\.isFinite) else {
+                throw .nonFiniteOutput(
+                    "a test signal at \(Int(rate)) Hz gives logits \(logits.prefix(4).map { "\($0)" }.joined(separator: ", "))…")
+            }
+        }
+    }
+
+    /// The rates audio is commonly recorded at, from telephone to studio.
+    static let probeRates: [Double] = [8000, 11025, 16000, 22050, 44100, 48000]
+
+    /// Amplitude 1 (full scale), its frequency rising linearly from 0 to 0.45 of `rate`, so that
+    /// every filter meets its resonance at the loudest input a source delivers.
+    static func chirp(count: Int, rate: Double) -> [Float] {
+        let top = 0.45 * rate, seconds = Double(count) / rate
+        return (0..<count).map { n in
+            let t = Double(n) / rate
+            return Float(sin(Double.pi * top / seconds * t * t))
         }
     }
 
