@@ -40,13 +40,17 @@ def _unit_hash(key: str, seed: int) -> float:
     return int.from_bytes(h[:8], "little") / 2.0 ** 64
 
 
+def speaker_draw(it: Item, seed: int) -> float:
+    """A number in [0, 1) shared by all clips of one speaker (deterministic, by hashed speaker
+    id); a clip without a speaker (_silence_) draws by its own path."""
+    return _unit_hash(it.speaker or ("path:" + os.path.basename(it.path)), seed)
+
+
 def split_by_speaker(items: list[Item], val_fraction: float = 0.1, seed: int = 0):
-    """Speaker-disjoint train/validation split (deterministic, by hashed speaker id).
-    Clips without a speaker (_silence_) are assigned by their own path."""
+    """Speaker-disjoint train/validation split."""
     train, val = [], []
     for it in items:
-        key = it.speaker or ("path:" + os.path.basename(it.path))
-        (val if _unit_hash(key, seed) < val_fraction else train).append(it)
+        (val if speaker_draw(it, seed) < val_fraction else train).append(it)
     return train, val
 
 

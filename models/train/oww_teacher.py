@@ -4,10 +4,11 @@ Google's speech_embedding (Lin et al., "Training Keyword Spotters with Limited a
 Speech Data", ICASSP 2020), in the ONNX conversion shipped in the openwakeword 0.5.1 wheel
 (0.6.0 no longer has it), turns 16 kHz audio into one 96-dim embedding per 80 ms. A small head
 on the sequence of embeddings of a clip is trained on the training speakers only, and its
-logits on the augmented copies it was trained on are written for the S4 student
-(`train.py --teacher-cache DIR`):
+logits on the augmented training copies are written for the S4 student
+(`train.py --teacher-cache DIR`). With --folds F, F heads each leave one fold of the training
+speakers out, and each copy's logits come from the head that never heard its speaker:
 
-    python oww_teacher.py [--extra-train runs/synth] [--threads 1] [--score-test]
+    python oww_teacher.py [--folds 5] [--extra-train runs/synth] [--threads 1] [--score-test]
 
 Features (onnxruntime, CPU, one intra-op thread unless --threads):
   1-s clip (float32 at int16 scale, ±32767), zero-padded by --pad-ms on each side
@@ -25,12 +26,12 @@ Phases, each resumable (a rerun with the same settings reuses what is on disk):
   2. copies: K augmented copies of each training clip at 16 kHz (data.Augmenter: shift, gain,
      background noise; `_silence_` as data.py builds it), int16 [C, K, 16000];
   3. embeddings of every copy, and of the validation speakers' clean clips, saved in chunks;
-  4. head: two 1-D convolutions over the embedding sequence, max+mean pooling, linear -> 12;
-     the epoch with the best validation accuracy is kept;
+  4. head(s): two 1-D convolutions over the embedding sequence, max+mean pooling, linear -> 12;
+     the epoch with the best validation accuracy is kept (one head, or one per fold);
   5. cache (--cache-dir): copies.npy int16 [C, K, 16000] (exactly the audio the teacher heard;
      float = int16 / 32767), logits.npy float32 [C, K, 12] (label order model.SPEECH_COMMANDS_
      LABELS), labels.npy int64 [C], meta.json (written last: a cache without it is incomplete);
-  6. only with --score-test: the head's accuracy on test/ (ten-word and 12-class), for the
+  6. only with --score-test: the head's (the heads' mean logits') accuracy on test/ (ten-word and 12-class), for the
      model card; written to <work-dir>/test.json, never used for any choice.
 
 Licences: the upstream TF Hub module is Apache-2.0; the wheel's METADATA also states that its
@@ -378,6 +379,28 @@ def train_head(e_tr, y_tr, e_va, y_va, epochs: int = 40, batch_size: int = 128, 
                   "weight_decay": weight_decay, "seed": seed}
 
 
+def speaker_folds(items, folds: int, seed: int) -> np.ndarray:
+    """Fold (0..folds-1) of each clip; a speaker's clips share one. Drawn with another seed than
+    the validation split, which the same draw would otherwise leave uneven."""
+    return np.array([min(folds - 1, int(D.speaker_draw(it, seed + 1) * folds)) for it in items],
+                    dtype=np.int64)
+
+
+def ensemble_predict(heads: list, e) -> torch.Tensor:
+    return torch.stack([predict(h, e) for h in heads]).mean(0)
+
+
+def out_of_fold_logits(heads: list, e, rows_fold: np.ndarray) -> torch.Tensor:
+    """Each row's logits from the head that did not train on its fold (one head: its own)."""
+    if len(heads) == 1:
+        return predict(heads[0], e)
+    out = torch.zeros(len(e), heads[0].config["n_classes"])
+    for f, head in enumerate(heads):
+        rows = np.flatnonzero(rows_fold == f)
+        out[rows] = predict(head, e[rows])
+    return out
+
+
 # ---------------------------------------------------------------------------
 # The cache for the student
 # ---------------------------------------------------------------------------
@@ -440,6 +463,10 @@ def parse_args(argv=None):
     a("--weight-decay", type=float, default=0.05)
     a("--channels", type=int, default=128)
     a("--dropout", type=float, default=0.3)
+    a("--folds", type=int, default=1, help="F > 1: split the training speakers into F folds and "
+      "train one head per fold on the others, so that each training copy's logits come from a head "
+      "that never saw its speaker (softer, honest targets); validation and test use the F heads' "
+      "mean logits")
     a("--retrain-head", action="store_true", help="train the head again even if one is saved")
     a("--score-test", action="store_true", help="also score the head once on test/ (report only)")
     return ap.parse_args(argv)
@@ -451,6 +478,8 @@ def fingerprint(obj) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.folds < 1:
+        raise SystemExit(f"oww_teacher: --folds must be at least 1, not {args.folds}")
     torch.set_num_threads(max(1, args.threads))
     labels = list(SPEECH_COMMANDS_LABELS)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -516,32 +545,41 @@ def main(argv=None):
     log(f"embeddings: train {e_tr.shape}, val {e_va.shape} ({timing['embeddings']:.1f}s; "
         f"training copies this run {t_tr:.1f}s)")
 
-    # ---- 4. head ----
+    # ---- 4. heads ----
     t0 = time.time()
     hp = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
           "weight_decay": args.weight_decay, "channels": args.channels, "dropout": args.dropout,
           "seed": args.seed}
-    head_path = os.path.join(stage, "head-" + fingerprint(hp) + ".pt")
-    if os.path.exists(head_path) and not args.retrain_head:
-        ck = torch.load(head_path, weights_only=False)
-        head = Head(**ck["record"]["config"])
-        head.load_state_dict(ck["model"])
-        head.eval()
-        record = ck["record"]
-        log(f"head: reusing {head_path}")
-    else:
-        head, record = train_head(e_tr, np.repeat(ytr, K), e_va, yva, log=log, **hp)
-        torch.save({"model": head.state_dict(), "record": record, "setting": fingerprint(setting),
-                    "seed": args.seed, "val_fraction": args.val_fraction}, head_path)
-    va_acc = accuracy(predict(head, e_va), yva)
+    fold_of = speaker_folds(tr_items, args.folds, args.seed)
+    rows_fold = np.repeat(fold_of, K)           # e_tr is clip-major: row c*K + k
+    heads, records = [], []
+    for f in range(args.folds):
+        key = hp if args.folds == 1 else {**hp, "fold": f, "folds": args.folds}
+        head_path = os.path.join(stage, "head-" + fingerprint(key) + ".pt")
+        if os.path.exists(head_path) and not args.retrain_head:
+            ck = torch.load(head_path, weights_only=False)
+            head = Head(**ck["record"]["config"])
+            head.load_state_dict(ck["model"])
+            head.eval()
+            record = ck["record"]
+            log(f"head {f + 1}/{args.folds}: reusing {head_path}")
+        else:
+            fit = rows_fold != f if args.folds > 1 else slice(None)
+            head, record = train_head(e_tr[fit], np.repeat(ytr, K)[fit], e_va, yva, log=log, **hp)
+            torch.save({"model": head.state_dict(), "record": record, "setting": fingerprint(setting),
+                        "seed": args.seed, "val_fraction": args.val_fraction, "fold": f,
+                        "folds": args.folds}, head_path)
+        heads.append(head)
+        records.append(record)
+    va_acc = accuracy(ensemble_predict(heads, e_va), yva)
     timing["head"] = time.time() - t0
-    log(f"head: {sum(p.numel() for p in head.parameters())} parameters, best epoch "
-        f"{record['epoch']}, validation 12-class {va_acc['twelve_class']:.4f}, ten-word "
-        f"{va_acc['ten_word']:.4f} ({timing['head']:.1f}s)")
+    log(f"heads: {args.folds} x {sum(p.numel() for p in heads[0].parameters())} parameters, best "
+        f"epochs {[r['epoch'] for r in records]}, validation (their mean logits) 12-class "
+        f"{va_acc['twelve_class']:.4f}, ten-word {va_acc['ten_word']:.4f} ({timing['head']:.1f}s)")
 
     # ---- 5. cache ----
     t0 = time.time()
-    logits = predict(head, e_tr)
+    logits = out_of_fold_logits(heads, e_tr, rows_fold)
     tr_acc = accuracy(logits, np.repeat(ytr, K))["twelve_class"]
     p_max = logits.softmax(-1).amax(-1)
     logits = logits.numpy().reshape(C, K, len(labels))
@@ -552,8 +590,9 @@ def main(argv=None):
             "sample_rate": D.SAMPLE_RATE, "int16_scale": INT16_SCALE,
             "augment": aug_used, "augment_seed": args.seed + 23,
             "teacher": {"wheel": WHEEL, "sha256": hashes, "pad_ms": args.pad_ms,
-                        "embeddings_per_clip": W, "head": record["config"],
-                        "head_epoch": record["epoch"], "head_train_hyper": hp},
+                        "embeddings_per_clip": W, "head": records[0]["config"],
+                        "head_epochs": [r["epoch"] for r in records], "folds": args.folds,
+                        "head_train_hyper": hp},
             "head_val_accuracy": va_acc["twelve_class"],
             "head_val_ten_word": va_acc["ten_word"],
             "head_train_copies_accuracy": tr_acc,
@@ -562,7 +601,8 @@ def main(argv=None):
                        "included pre-trained models CC BY-NC-SA 4.0"}
     write_cache(args.cache_dir, copies_path, logits, ytr, meta)
     timing["cache"] = time.time() - t0
-    log(f"cache: {args.cache_dir} ({C} x {K}); head on its training copies {tr_acc:.4f}, "
+    log(f"cache: {args.cache_dir} ({C} x {K}); teacher on the training copies "
+        f"({'out of fold' if args.folds > 1 else 'its own training data'}) {tr_acc:.4f}, "
         f"mean max probability {float(p_max.mean()):.3f} ({timing['cache']:.1f}s)")
 
     # ---- 6. test (report only) ----
@@ -578,11 +618,11 @@ def main(argv=None):
             save_npy(te_path, to_int16(D.load_clips(te_items, labels)[0]))
         e_te = embed_chunked(embedder, np.load(te_path), te_stage, "emb-test")
         yte = np.array([labels.index(it.label) for it in te_items], dtype=np.int64)
-        te_acc = accuracy(predict(head, e_te), yte)
+        te_acc = accuracy(ensemble_predict(heads, e_te), yte)
         timing["test"] = time.time() - t0
         result["test"] = te_acc
         with open(os.path.join(args.work_dir, "test.json"), "w") as f:
-            json.dump({"test": te_acc, "val": va_acc, "head": head_path}, f, indent=1)
+            json.dump({"test": te_acc, "val": va_acc, "folds": args.folds}, f, indent=1)
         log(f"test (report only): ten-word {te_acc['ten_word']:.4f} ({te_acc['word_clips']} clips), "
             f"12-class {te_acc['twelve_class']:.4f} ({te_acc['clips']} clips) ({timing['test']:.1f}s)")
     timing["total"] = time.time() - t_all

@@ -332,3 +332,44 @@ def test_write_cache_refuses_disagreeing_arrays(tmp_path):
         O.write_cache(str(tmp_path / "bad"), np.zeros((3, 2, 8000), np.int16), ok[1], ok[2], meta)
     with pytest.raises(ValueError):
         O.write_cache(str(tmp_path / "bad"), ok[0], ok[1], ok[2], {"copies": 3, "items": ["a"] * 3})
+
+
+class _ConstantHead(torch.nn.Module):
+    """Stands in for a fold's head: every row gets the logits [value] * 12."""
+
+    def __init__(self, value: float):
+        super().__init__()
+        self.value, self.config = float(value), {"n_classes": 12}
+
+    def forward(self, e):
+        return torch.full((len(e), 12), self.value)
+
+
+def test_folds_keep_a_speaker_together_and_each_row_gets_the_head_that_left_it_out():
+    items = [D.Item(f"{s}/c{i}.flac", "yes", s) for s in "abcdefghij" for i in range(3)]
+    items += [D.Item(f"_silence_/{i}.flac", "_silence_", "") for i in range(6)]
+    fold = O.speaker_folds(items, 3, seed=1)
+    for s in "abcdefghij":
+        assert len({fold[i] for i, it in enumerate(items) if it.speaker == s}) == 1
+    assert set(fold.tolist()) == {0, 1, 2}
+    K = 2
+    rows_fold = np.repeat(fold, K)
+    e = np.zeros((len(items) * K, 16, 96), np.float32)
+    logits = O.out_of_fold_logits([_ConstantHead(f) for f in range(3)], e, rows_fold)
+    assert torch.equal(logits[:, 0], torch.as_tensor(rows_fold, dtype=torch.float32))
+    assert torch.equal(O.ensemble_predict([_ConstantHead(1.0), _ConstantHead(3.0)], e[:4]),
+                       torch.full((4, 12), 2.0))
+
+
+def test_folds_write_a_cache_of_out_of_fold_logits(tmp_path, fake_models):
+    root = str(tmp_path / "sc")
+    _make_dataset(root)
+    cache = str(tmp_path / "cache")
+    O.main(["--data", root, "--val-fraction", "0.3", "--seed", "3", "--copies", "1", "--pad-ms",
+            "250", "--work-dir", str(tmp_path / "work"), "--cache-dir", cache, "--epochs", "2",
+            "--channels", "8", "--folds", "2"])
+    meta = json.load(open(os.path.join(cache, "meta.json")))
+    assert meta["teacher"]["folds"] == 2 and len(meta["teacher"]["head_epochs"]) == 2
+    assert np.isfinite(np.load(os.path.join(cache, "logits.npy"))).all()
+    with pytest.raises(SystemExit, match="--folds must be at least 1"):
+        O.main(["--data", root, "--folds", "0"])
