@@ -127,6 +127,8 @@ def parse_args(argv=None):
     a("--test-at-end", action="store_true", help="score the best model on test/ once, at the end")
     a("--export", default="", help="model file to write at the end (default OUT_DIR/model.safetensors)")
     a("--log-every", type=int, default=50)
+    a("--average-from", type=int, default=0, help="from this epoch on (1-based; 0: never), also "
+      "validate the running mean of the weights at each epoch's end, a candidate for the best")
     a("--stop-at", default="", help="wall-clock UTC deadline, 'HH:MM' (today) or ISO 8601: stop "
       "training (mid-epoch if need be) early enough to validate, checkpoint and export by then")
     a("--time-schedule", action="store_true", help="with --stop-at: the cosine decay follows "
@@ -220,8 +222,44 @@ def save_checkpoint(path, **state):
 
 
 def best_epoch(history):
-    """The history entry with the best mean validation accuracy over the rates."""
-    return max(history, key=lambda h: np.mean([v["acc"] for v in h["val"].values()]))
+    """The best validation in the history by mean accuracy over the rates, of the weights or of
+    their running average: {"epoch", "val", "averaged" (how many epochs' weights; 0: none)}."""
+    found = [{"epoch": h["epoch"], "val": h["val"], "averaged": 0} for h in history]
+    found += [{"epoch": h["epoch"], "val": h["val_average"], "averaged": h["averaged_epochs"]}
+              for h in history if h.get("val_average")]
+    return max(found, key=lambda c: np.mean([v["acc"] for v in c["val"].values()]))
+
+
+class WeightAverage:
+    """The running mean of the weights at the end of each epoch from --average-from on (SWA,
+    Izmailov et al. 2018): a point in the middle of what the last, low-learning-rate epochs
+    visit, which tends to hold up better on new speakers than any one of them. BatchNorm's
+    running statistics are averaged too; integer buffers keep the latest value."""
+
+    def __init__(self, state=None, count: int = 0):
+        self.state, self.count = state, count
+
+    def update(self, model: torch.nn.Module) -> None:
+        self.count += 1
+        for k, v in model.state_dict().items():
+            v = v.detach().cpu()
+            if self.state is None or k not in self.state or not v.is_floating_point():
+                self.state = self.state or {}
+                self.state[k] = v.clone()
+            else:
+                self.state[k] += (v - self.state[k]) / self.count
+
+
+def evaluate_weights(model, state, *args):
+    """evaluate() with these weights loaded, then the model's own weights back."""
+    cur = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    model.load_state_dict(state)
+    try:
+        return evaluate(model, *args)
+    finally:
+        model.load_state_dict(cur)
+        model.train(was_training)
 
 
 def export_best(model: S4Model, best_state, path, trained_on, history, best):
@@ -232,7 +270,7 @@ def export_best(model: S4Model, best_state, path, trained_on, history, best):
     model.eval()
     h = best_epoch(history)
     metrics = {"val_mean_acc": best, "epoch": h["epoch"], "val": h["val"],
-               "parameters": count_parameters(model)}
+               "averaged_epochs": h["averaged"], "parameters": count_parameters(model)}
     tmp = path + ".tmp"
     export_model(model, tmp, trained_on=trained_on, metrics=metrics)
     os.replace(tmp, path)
@@ -429,6 +467,7 @@ def main(argv=None):
                                         args.channel_mask_max, mask_gen)
 
     start_epoch, step, best, best_state, history = 0, 0, -1.0, None, []
+    average = WeightAverage()
     ckpt_path = os.path.join(args.out_dir, "last.pt")
     resume = ckpt_path if args.resume == "auto" and os.path.exists(ckpt_path) else \
         (args.resume if args.resume not in ("", "auto") else "")
@@ -443,6 +482,7 @@ def main(argv=None):
         start_epoch, step, best = ck["epoch"], ck["step"], ck["best_val"]
         best_state, history = ck.get("best_model"), ck.get("history", [])
         clock["t0"] = ck.get("clock_t0", clock["t0"])
+        average = WeightAverage(ck.get("average"), ck.get("average_count", 0))
         if "mask" in ck["rng"]:
             mask_gen.set_state(ck["rng"]["mask"])
         torch.set_rng_state(ck["rng"]["torch"])
@@ -565,16 +605,27 @@ def main(argv=None):
         val = evaluate(model, xva, yva, eval_rates, device, args.eval_batch_size)
         eval_cost[0] = time.time() - t_ev
         score = float(np.mean([v["acc"] for v in val.values()]))
+        val_average = None
+        if args.average_from and epoch + 1 >= args.average_from and not stopped:
+            average.update(model)
+            val_average = evaluate_weights(model, average.state, xva, yva, eval_rates, device,
+                                           args.eval_batch_size)
         history.append({"epoch": epoch + 1, "train_loss": run_loss / max(1, run_n), "val": val,
+                        "val_average": val_average, "averaged_epochs": average.count,
                         "steps": done_steps, "complete": not stopped, "train_s": t_train,
                         "eval_s": eval_cost[0]})
         improved = score > best
         if improved:
             best = score
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if val_average is not None and np.mean([v["acc"] for v in val_average.values()]) > best:
+            improved, best = True, float(np.mean([v["acc"] for v in val_average.values()]))
+            best_state = {k: v.clone() for k, v in average.state.items()}
+        shown_average = "" if val_average is None else f" average of {average.count} " + \
+            " ".join(f"{r}:{v['acc']:.4f}" for r, v in val_average.items())
         print(f"epoch {epoch + 1}/{args.epochs}{' (partial)' if stopped else ''} train_loss "
               f"{run_loss / max(1, run_n):.4f} val "
-              + " ".join(f"{r}:{v['acc']:.4f}" for r, v in val.items())
+              + " ".join(f"{r}:{v['acc']:.4f}" for r, v in val.items()) + shown_average
               + f" best {best:.4f} (train {t_train:.1f}s = {t_train / done_steps:.2f}s/step, "
               f"val {eval_cost[0]:.1f}s) [{utc_now()}]", flush=True)
         # a partial epoch is recorded as not done, so a resume redoes it
@@ -583,6 +634,7 @@ def main(argv=None):
                         step=step, best_val=best, arch="stages" if stages_arch else "s4",
                         best_model=best_state, history=history, model_config=cfg.to_dict(),
                         args=vars(args), trained_on=trained_on, clock_t0=clock["t0"],
+                        average=average.state, average_count=average.count,
                         rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                              "python": random.getstate(), "mask": mask_gen.get_state()})
         if improved and best_path:
@@ -598,6 +650,7 @@ def main(argv=None):
     metrics = {"val_mean_acc": best, "epochs": args.epochs, "parameters": count_parameters(model)}
     if history:
         metrics["val"] = best_epoch(history)["val"]
+        metrics["averaged_epochs"] = best_epoch(history)["averaged"]
     if args.test_at_end:
         te_items = D.read_manifest(os.path.join(args.data, "test"))
         xte, yte = D.load_clips(te_items, labels)

@@ -207,3 +207,32 @@ def test_a_further_stage_starts_from_a_model_file(tmp_path):
     with pytest.raises(SystemExit, match="validation speakers"):
         train.main(common + ["--out-dir", str(tmp_path / "third"), "--init-from", model_file,
                              "--seed", "5"])
+
+
+def test_weight_average_is_the_mean_of_the_epochs_weights():
+    m = torch.nn.BatchNorm1d(3)
+    avg = train.WeightAverage()
+    for value, batches in [(1.0, 4), (2.0, 5), (6.0, 7)]:
+        with torch.no_grad():
+            m.weight.fill_(value)
+        m.num_batches_tracked.fill_(batches)
+        avg.update(m)
+    assert avg.count == 3 and torch.allclose(avg.state["weight"], torch.full((3,), 3.0))
+    assert avg.state["num_batches_tracked"].item() == 7       # an integer buffer: the latest
+
+
+def test_averaged_weights_are_validated_and_survive_a_resume(tmp_path):
+    root = str(tmp_path / "sc")
+    _make_dataset(root)
+    out = str(tmp_path / "run")
+    common = ["--tiny", "--data", root, "--out-dir", out, "--val-fraction", "0.25",
+              "--device", "cpu", "--eval-rates", "16000", "--average-from", "1"]
+    train.main(common + ["--epochs", "2"])
+    train.main(common + ["--epochs", "3", "--resume", "auto"])
+    ck = torch.load(os.path.join(out, "last.pt"), weights_only=False)
+    assert ck["average_count"] == 3
+    assert [h["averaged_epochs"] for h in ck["history"]] == [1, 2, 3]
+    assert all(h["val_average"]["16000"]["acc"] >= 0 for h in ck["history"])
+    # one epoch's average is that epoch's weights: the same validation
+    assert ck["history"][0]["val_average"] == ck["history"][0]["val"]
+    assert train.best_epoch(ck["history"])["averaged"] in (0, 1, 2, 3)
