@@ -246,11 +246,16 @@ class Augmenter:
 
         Speed perturbation by s costs nothing: samples at f_in declared to be at s·f_in play s
         times faster (and higher), and the model's Δ follows the declared rate."""
+        f_in, declared = self.pick_rates()
+        return resample(x, SAMPLE_RATE, f_in), declared
+
+    def pick_rates(self) -> tuple[int, float]:
+        """(f_in, the rate the model is told): a drawn input rate and speed."""
         f_in = self.pick_rate()
         declared = f_in * self.pick_speed()
         if self.cfg.rate_grid > 1:   # speed quantised so that the declared rate is on the grid too
             declared = float(int(round(declared / self.cfg.rate_grid)) * self.cfg.rate_grid)
-        return resample(x, SAMPLE_RATE, f_in), declared
+        return f_in, declared
 
     def __call__(self, x, y):
         """x [B, 16000] at 16 kHz -> (augmented x at f_in, the rate the model is told)."""

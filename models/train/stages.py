@@ -375,9 +375,11 @@ class StagesModel(nn.Module):
         return [blk for st in self.stages[1:] for blk in st.layers]
 
     # ---- the network ----
-    def frames(self, x: torch.Tensor, rate: float = 1.0, recurrent: bool = False,
-               feats: dict | None = None) -> torch.Tensor:
-        """Raw samples [B, L] at step scale `rate` -> normalised log frames [B, F, H0]."""
+    def log_frames(self, x: torch.Tensor, rate: float = 1.0, recurrent: bool = False,
+                   feats: dict | None = None) -> torch.Tensor:
+        """Raw samples [B, L] at step scale `rate` -> log frames before the pooling norm
+        [B, H0, F]: everything the front end decides (a frozen front end's are a fixed function
+        of the clip and the rate, which `frame_cache.py` stores)."""
         W = self.window_length(rate)
         if x.shape[-1] < W:
             x = F.pad(x, (0, W - x.shape[-1]))
@@ -396,8 +398,12 @@ class StagesModel(nn.Module):
         z = torch.log(m + self.cfg.log_floor)
         if feats is not None:
             feats["pooled"] = z.transpose(1, 2)
-        z = self.pooling.norm(z).transpose(1, 2)                      # [B, F, H0]
         return z
+
+    def frames(self, x: torch.Tensor, rate: float = 1.0, recurrent: bool = False,
+               feats: dict | None = None) -> torch.Tensor:
+        """Raw samples [B, L] at step scale `rate` -> normalised log frames [B, F, H0]."""
+        return self.pooling.norm(self.log_frames(x, rate, recurrent, feats)).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, rate: float = 1.0, recurrent: bool = False,
                 return_features: bool = False):
@@ -405,23 +411,32 @@ class StagesModel(nn.Module):
         of intermediates, [B, steps, H], if return_features)."""
         feats = {} if return_features else None
         h = self.frames(x, rate, recurrent, feats)
-        if return_features:
+        logits = self.classify_frames(h, recurrent, feats)
+        return (logits, feats) if return_features else logits
+
+    def classify_log_frames(self, z: torch.Tensor) -> torch.Tensor:
+        """Log frames [B, H0, F] (`log_frames`) -> logits [B, K]."""
+        return self.classify_frames(self.pooling.norm(z).transpose(1, 2))
+
+    def classify_frames(self, h: torch.Tensor, recurrent: bool = False,
+                        feats: dict | None = None) -> torch.Tensor:
+        """Normalised log frames [B, F, H0] -> logits [B, K]: the frame stages at the frame clock."""
+        if feats is not None:
             feats["frames"] = h
         if self.training and self.frame_mask is not None:
             h = self.frame_mask(h)
         for s, st in enumerate(self.stages[1:], start=1):
             h = st.encoder(h)
-            if return_features:
+            if feats is not None:
                 feats[f"stages.{s}.encoder"] = h
             for i, blk in enumerate(st.layers):
                 h = blk(h, 1.0, recurrent)           # frame clock: Delta not rescaled
-                if return_features:
+                if feats is not None:
                     feats[f"stages.{s}.layers.{i}"] = h
         h = apply_norm(self.final_norm, h)
-        if return_features:
+        if feats is not None:
             feats["final_norm"] = h
-        logits = self.decoder(h.mean(dim=1))
-        return (logits, feats) if return_features else logits
+        return self.decoder(h.mean(dim=1))
 
 
 def param_groups(model: StagesModel, lr: float, weight_decay: float, ssm_lr: float):

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 import data as D
 import stages as ST
 from export import export_model, load_model
+from frame_cache import FrameCache, draw_rates
 from model import SPEECH_COMMANDS_LABELS, ModelConfig, S4Model, count_parameters, deepen, param_groups
 from teacher import distillation_loss, load_teacher
 
@@ -61,6 +62,10 @@ def parse_args(argv=None):
     a("--log-floor", type=float, default=1e-8)
     a("--freeze-front-end-epochs", type=int, default=0, help="stages: the bank is frozen (not "
       "trained, no backward through it) for the first K epochs")
+    a("--frozen-frames", type=int, default=0, metavar="N", help="stages, with --teacher-cache and "
+      "the bank frozen for every epoch: draw N (input rate, speed) pairs once, store the bank's log "
+      "frames of every teacher copy at each (OUT_DIR/frames, frame_cache.py) and train the frame "
+      "stages on them, each batch at one pair (several times faster per step)")
     a("--time-masks", type=int, default=2, help="stages: time masks per clip on the log frames")
     a("--time-mask-max", type=int, default=10, help="frames")
     a("--channel-masks", type=int, default=2)
@@ -383,7 +388,12 @@ class TeacherCache:
         """Clips idx, copies which[idx] -> (x [B, 16000] float32 at 16 kHz, teacher logits, labels)."""
         i, k = idx.numpy(), which[idx].numpy()
         x = torch.from_numpy(self.copies[i, k].astype(np.float32) / 32768.0)
-        return x, torch.from_numpy(np.asarray(self.logits[i, k], dtype=np.float32)), self.labels[idx]
+        return (x,) + self.targets(idx, which)
+
+    def targets(self, idx: torch.Tensor, which: torch.Tensor):
+        """Clips idx, copies which[idx] -> (teacher logits, labels)."""
+        i, k = idx.numpy(), which[idx].numpy()
+        return torch.from_numpy(np.asarray(self.logits[i, k], dtype=np.float32)), self.labels[idx]
 
 
 def require_same_held_out(source: str, trained_on: dict, args):
@@ -491,12 +501,21 @@ def main(argv=None):
         print(f"resumed from {resume} at epoch {start_epoch}, step {step}", flush=True)
 
     aug_gen = torch.Generator().manual_seed(args.seed + 7 + start_epoch)
-    augment = None if args.no_augment else D.Augmenter(
-        D.AugmentConfig(args.shift_ms, args.gain_db, args.noise_prob, args.snr_min, args.snr_max,
-                        multirate_prob=args.multirate_prob, min_rate=args.min_rate,
-                        max_rate=args.max_rate, speed_min=args.speed_min, speed_max=args.speed_max,
-                        rate_grid=args.rate_grid),
-        noise, labels.index("_silence_"), device, aug_gen)
+    aug_cfg = D.AugmentConfig(args.shift_ms, args.gain_db, args.noise_prob, args.snr_min, args.snr_max,
+                              multirate_prob=args.multirate_prob, min_rate=args.min_rate,
+                              max_rate=args.max_rate, speed_min=args.speed_min,
+                              speed_max=args.speed_max, rate_grid=args.rate_grid)
+    augment = None if args.no_augment else D.Augmenter(aug_cfg, noise, labels.index("_silence_"),
+                                                       device, aug_gen)
+    frames = None
+    if args.frozen_frames:
+        if not stages_arch or cache is None or args.freeze_front_end_epochs < args.epochs:
+            raise SystemExit("--frozen-frames needs --arch stages, --teacher-cache and "
+                             "--freeze-front-end-epochs at least --epochs")
+        model.set_front_end_trainable(False)
+        frames = FrameCache(os.path.join(args.out_dir, "frames"), model, cache,
+                            draw_rates(aug_cfg, args.frozen_frames, args.seed + 29),
+                            log=lambda m: print(m, flush=True))
     trained_on = {"dataset": "speech-commands (shared/data)", "train_clips": len(xtr),
                   "val_clips": len(xva), "val_fraction": args.val_fraction, "seed": args.seed,
                   "augment": not args.no_augment, "multirate": [args.min_rate, args.max_rate,
@@ -522,6 +541,8 @@ def main(argv=None):
         trained_on["train_clips"] = cache.clips
     if stages_arch:
         trained_on["front_end_frozen_epochs"] = args.freeze_front_end_epochs
+        if frames is not None:
+            trained_on["frozen_frames"] = [list(r) for r in frames.rates]
         trained_on["frame_masks"] = [args.time_masks, args.time_mask_max, args.channel_masks,
                                      args.channel_mask_max]
 
@@ -559,18 +580,26 @@ def main(argv=None):
                 stopped = True
                 break
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
-            declared_rate = D.SAMPLE_RATE   # the rate the model is told (speed perturbation included)
-            if cache is not None:           # an augmented copy and the teacher's logits for it
+            declared_rate = f_in = D.SAMPLE_RATE   # the rate the model is told (speed included)
+            if frames is not None:          # the stored log frames of a copy at a drawn pair
+                pair = int(torch.randint(len(frames.rates), (1,), generator=aug_gen))
+                f_in, declared_rate = frames.rates[pair]
+                soft, yb = (t.to(device) for t in cache.targets(idx, which))
+                logits = model.classify_log_frames(frames.batch(pair, idx, which).to(device))
+            elif cache is not None:         # an augmented copy and the teacher's logits for it
                 xb, soft, yb = (t.to(device) for t in cache.batch(idx, which))
                 if augment is not None:
                     xb, declared_rate = augment.to_rate(xb)
+                f_in = xb.shape[-1]
             else:
                 xb, yb = xtr[idx].to(device), ytr[idx].to(device)
                 x16 = xb                    # what the teacher hears: the augmented clip at 16 kHz
                 if augment is not None:
                     x16 = augment.waveform(xb, yb)
                     xb, declared_rate = augment.to_rate(x16)
-            logits = model(xb, rate=cfg.sample_rate / declared_rate)
+                f_in = xb.shape[-1]
+            if frames is None:
+                logits = model(xb, rate=cfg.sample_rate / declared_rate)
             if cache is not None:
                 loss = distillation_loss(logits, soft, yb, args.kd_alpha, args.kd_temperature,
                                          args.label_smoothing)
@@ -596,7 +625,7 @@ def main(argv=None):
             if step % args.log_every == 0:
                 el = time.time() - t_ep
                 print(f"epoch {epoch + 1} step {step} loss {run_loss / run_n:.4f} "
-                      f"lr {sched.get_last_lr()[0]:.2e} rate {xb.shape[-1]} (as {declared_rate:.0f}) "
+                      f"lr {sched.get_last_lr()[0]:.2e} rate {f_in} (as {declared_rate:.0f}) "
                       f"{el / done_steps:.2f}s/step [{utc_now()}]", flush=True)
         if done_steps == 0:
             break
