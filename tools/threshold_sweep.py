@@ -50,7 +50,7 @@ def main():
     parser.add_argument("--clips", required=True, help="validation speakers' clips (make val-clips)")
     parser.add_argument("--noise", required=True)
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.85,0.9,0.93,0.95,0.97,0.98,0.99,0.995")
+    parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.85,0.9,0.93,0.95,0.97,0.98,0.99,0.995,0.999")
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--binary", default=str(HERE / ".build/release/s4listen"))
     parser.add_argument("--model", default=None)
@@ -75,7 +75,7 @@ def main():
         row = {k: float(np.mean([s[k] for s in scores]))
                for k in ("matched", "wrong", "false_alarms_per_hour")}
         rows.append({"threshold": t, **row})
-        print(f"{t:9.2f} {100 * row['matched']:7.1f}% {100 * row['wrong']:6.2f}% "
+        print(f"{t:9g} {100 * row['matched']:7.1f}% {100 * row['wrong']:6.2f}% "
               f"{row['false_alarms_per_hour']:6.1f}")
     ok = [r for r in rows if r["wrong"] <= MAX_WRONG and r["false_alarms_per_hour"] <= MAX_FALSE_ALARMS_PER_HOUR]
     choice = min(ok, key=lambda r: r["threshold"])["threshold"] if ok else None
