@@ -283,8 +283,9 @@ def export_best(model: S4Model, best_state, path, trained_on, history, best):
     model.train(was_training)
 
 
-def starting_weights(args) -> tuple[ModelConfig, dict, float]:
-    """The config, weights and validation score a further stage starts from (`--init-from`).
+def starting_weights(args) -> tuple[ModelConfig, dict, float, dict]:
+    """The config, weights, validation score and `trained_on` of what a further stage starts from
+    (`--init-from`).
 
     A checkpoint gives its best weights. A model file (e.g. the shipped models/default.safetensors,
     whose run folder may be gone) gives its weights exactly: it stores the parameters themselves,
@@ -302,7 +303,7 @@ def starting_weights(args) -> tuple[ModelConfig, dict, float]:
         state, val = ck.get("best_model") or ck["model"], ck["best_val"]
         trained_on = ck.get("trained_on", {})
     require_same_held_out(args.init_from, trained_on, args)
-    return cfg, state, val
+    return cfg, state, val, trained_on
 
 
 def model_config(args, labels, mean, std):
@@ -433,7 +434,7 @@ def main(argv=None):
     # ---- model / optimiser ----
     cfg = model_config(args, labels, mean, std)
     if args.init_from:
-        cfg, init_state, init_val = starting_weights(args)
+        cfg, init_state, init_val, init_trained_on = starting_weights(args)
         if isinstance(cfg, ST.StagesConfig) != (args.arch == "stages"):
             raise SystemExit(f"{args.init_from} is not a model of --arch {args.arch}")
     model = build_model(cfg, args.seed).to(device)
@@ -523,6 +524,9 @@ def main(argv=None):
                   "speed": [args.speed_min, args.speed_max], "arch": args.arch,
                   "extra_train": {d: len(items) for d, items in extra.items()},
                   "licence": "Speech Commands, Pete Warden, CC BY 4.0"}
+    if args.init_from:       # the model file tells every phase that made it
+        trained_on["init_from"] = {"path": args.init_from, "val_mean_acc": init_val,
+                                   "trained_on": init_trained_on}
 
     teacher = None
     if args.teacher:

@@ -163,6 +163,10 @@ def test_second_stage_starts_from_the_best_weights(tmp_path):
     assert ck["model"].keys() == source["best_model"].keys()
     for name, value in source["best_model"].items():
         assert torch.equal(ck["model"][name], value), name
+    # The model file tells the phase it started from.
+    init = read_metadata(os.path.join(second, "model.safetensors"))["trained_on"]["init_from"]
+    assert init["path"].endswith("shifted.pt") and init["val_mean_acc"] == source["best_val"]
+    assert init["trained_on"] == source["trained_on"]
     # A checkpoint that held out other validation speakers is refused: training would see them.
     with pytest.raises(SystemExit, match="validation speakers"):
         train.main(common + ["--out-dir", str(tmp_path / "third"), "--init-from",
