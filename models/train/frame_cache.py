@@ -28,13 +28,13 @@ import torch
 import data as D
 
 
-def draw_rates(cfg: D.AugmentConfig, n: int, seed: int) -> list[tuple[int, float]]:
+def draw_pairs(cfg: D.AugmentConfig, n: int, seed: int) -> list[tuple[int, float]]:
     """n (f_in, declared rate) pairs, drawn as the augmentation draws one per batch."""
     draws = D.Augmenter(cfg, [], None, "cpu", torch.Generator().manual_seed(seed))
     return [draws.pick_rates() for _ in range(n)]
 
 
-def fingerprint(model, teacher_meta: dict, copies_shape, rates) -> str:
+def fingerprint(model, teacher_meta: dict, copies_shape, pairs) -> str:
     """What the stored frames depend on: the front end's weights, the input normalisation and
     pooling settings, the teacher's copies, and the pairs."""
     h = hashlib.sha256()
@@ -44,18 +44,18 @@ def fingerprint(model, teacher_meta: dict, copies_shape, rates) -> str:
     c = model.cfg
     h.update(json.dumps([c.input_mean, c.input_std, c.log_floor, c.frame_seconds, c.rectifier,
                          c.sample_rate, c.clip_seconds, teacher_meta, list(copies_shape),
-                         [list(r) for r in rates]], sort_keys=True).encode())
+                         [list(r) for r in pairs]], sort_keys=True).encode())
     return h.hexdigest()
 
 
 class FrameCache:
-    def __init__(self, folder: str, model, teacher, rates: list[tuple[int, float]],
+    def __init__(self, folder: str, model, teacher, pairs: list[tuple[int, float]],
                  batch_size: int = 64, log=print):
         """Compute (or find) the log frames of `teacher`'s copies (a train.TeacherCache) through
-        `model`'s frozen front end at each pair of `rates`."""
-        self.rates = rates
+        `model`'s frozen front end at each (f_in, declared rate) of `pairs` (Hz)."""
+        self.pairs = pairs
         os.makedirs(folder, exist_ok=True)
-        key = fingerprint(model, teacher.meta, teacher.copies.shape, rates)
+        key = fingerprint(model, teacher.meta, teacher.copies.shape, pairs)
         meta_path = os.path.join(folder, "meta.json")
         meta = json.load(open(meta_path)) if os.path.exists(meta_path) else {}
         if meta.get("fingerprint") != key:
@@ -63,21 +63,21 @@ class FrameCache:
                 if f.startswith("frames-"):
                     os.remove(os.path.join(folder, f))
             with open(meta_path, "w") as f:
-                json.dump({"fingerprint": key, "rates": [list(r) for r in rates]}, f)
+                json.dump({"fingerprint": key, "pairs": [list(r) for r in pairs]}, f)
         self.frames = []
-        for i, (f_in, declared) in enumerate(rates):
+        for i, (f_in, declared) in enumerate(pairs):
             path = os.path.join(folder, f"frames-{i}.npy")
             if not os.path.exists(path):
                 t0 = time.time()
                 self._compute(path, model, teacher, f_in, declared, batch_size)
-                log(f"frame cache: pair {i + 1}/{len(rates)} ({f_in} Hz as {declared:.0f}) "
+                log(f"frame cache: pair {i + 1}/{len(pairs)} ({f_in} Hz as {declared:.0f}) "
                     f"in {time.time() - t0:.0f}s")
             self.frames.append(np.load(path, mmap_mode="r"))
 
     @staticmethod
     def _compute(path, model, teacher, f_in, declared, batch_size):
         C, K, _ = teacher.copies.shape
-        rate = model.cfg.sample_rate / declared
+        step_scale = model.cfg.sample_rate / declared     # Δ·step_scale: the model's `rate`
         was_training = model.training
         model.eval()      # the pooling norm is applied later, live: eval mode changes nothing here
         out = flat_out = None
@@ -85,7 +85,7 @@ class FrameCache:
         with torch.no_grad():
             for s in range(0, C * K, batch_size):
                 x = torch.from_numpy(flat[s:s + batch_size].astype(np.float32) / 32768.0)
-                z = model.log_frames(D.resample(x, D.SAMPLE_RATE, f_in), rate).numpy()
+                z = model.log_frames(D.resample(x, D.SAMPLE_RATE, f_in), step_scale).numpy()
                 if out is None:
                     out = np.lib.format.open_memmap(path + ".part", mode="w+", dtype=np.float16,
                                                     shape=(C, K) + z.shape[1:])

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 import data as D
 import stages as ST
 from export import export_model, load_model
-from frame_cache import FrameCache, draw_rates
+from frame_cache import FrameCache, draw_pairs
 from model import SPEECH_COMMANDS_LABELS, ModelConfig, S4Model, count_parameters, deepen, param_groups
 from teacher import distillation_loss, load_teacher
 
@@ -515,7 +515,7 @@ def main(argv=None):
                              "--freeze-front-end-epochs at least --epochs")
         model.set_front_end_trainable(False)
         frames = FrameCache(os.path.join(args.out_dir, "frames"), model, cache,
-                            draw_rates(aug_cfg, args.frozen_frames, args.seed + 29),
+                            draw_pairs(aug_cfg, args.frozen_frames, args.seed + 29),
                             log=lambda m: print(m, flush=True))
     trained_on = {"dataset": "speech-commands (shared/data)", "train_clips": len(xtr),
                   "val_clips": len(xva), "val_fraction": args.val_fraction, "seed": args.seed,
@@ -546,7 +546,7 @@ def main(argv=None):
     if stages_arch:
         trained_on["front_end_frozen_epochs"] = args.freeze_front_end_epochs
         if frames is not None:
-            trained_on["frozen_frames"] = [list(r) for r in frames.rates]
+            trained_on["frozen_frames"] = [list(r) for r in frames.pairs]
         trained_on["frame_masks"] = [args.time_masks, args.time_mask_max, args.channel_masks,
                                      args.channel_mask_max]
 
@@ -586,8 +586,8 @@ def main(argv=None):
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
             declared_rate = f_in = D.SAMPLE_RATE   # the rate the model is told (speed included)
             if frames is not None:          # the stored log frames of a copy at a drawn pair
-                pair = int(torch.randint(len(frames.rates), (1,), generator=aug_gen))
-                f_in, declared_rate = frames.rates[pair]
+                pair = int(torch.randint(len(frames.pairs), (1,), generator=aug_gen))
+                f_in, declared_rate = frames.pairs[pair]
                 soft, yb = (t.to(device) for t in cache.targets(idx, which))
                 logits = model.classify_log_frames(frames.batch(pair, idx, which).to(device))
             elif cache is not None:         # an augmented copy and the teacher's logits for it

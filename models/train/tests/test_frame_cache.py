@@ -27,13 +27,13 @@ def test_stored_frames_are_the_front_ends_and_are_reused(tmp_path):
     model = train.build_model(train.model_config(train.parse_args(
         ["--tiny", "--arch", "stages"]), list(train.SPEECH_COMMANDS_LABELS), 0.0, 0.1), seed=0)
     model.set_front_end_trainable(False)
-    rates = [(8000, 8800.0), (16000, 16000.0), (22050, 20000.0)]
+    pairs = [(8000, 8800.0), (16000, 16000.0), (22050, 20000.0)]
     folder = str(tmp_path / "frames")
-    frames = FC.FrameCache(folder, model, teacher, rates, batch_size=5, log=lambda m: None)
+    frames = FC.FrameCache(folder, model, teacher, pairs, batch_size=5, log=lambda m: None)
     idx, which = torch.tensor([0, 3, 7]), torch.randint(teacher.n_copies, (teacher.clips,))
     x, _, _ = teacher.batch(idx, which)
     model.eval()
-    for pair, (f_in, declared) in enumerate(rates):
+    for pair, (f_in, declared) in enumerate(pairs):
         got = frames.batch(pair, idx, which)
         with torch.no_grad():
             want = model.log_frames(D.resample(x, D.SAMPLE_RATE, f_in), model.cfg.sample_rate / declared)
@@ -45,25 +45,25 @@ def test_stored_frames_are_the_front_ends_and_are_reused(tmp_path):
 
     # the same front end, copies and pairs: nothing is computed again
     before = {f: os.path.getmtime(os.path.join(folder, f)) for f in os.listdir(folder)}
-    FC.FrameCache(folder, model, teacher, rates, log=lambda m: None)
+    FC.FrameCache(folder, model, teacher, pairs, log=lambda m: None)
     assert {f: os.path.getmtime(os.path.join(folder, f)) for f in os.listdir(folder)} == before
     # another front end: every pair is computed again, and the new frames are that front end's
     with torch.no_grad():
         model.front_end.ssm.c_re.mul_(2.0)
-    frames = FC.FrameCache(folder, model, teacher, rates[:2], log=lambda m: None)
+    frames = FC.FrameCache(folder, model, teacher, pairs[:2], log=lambda m: None)
     assert sorted(f for f in os.listdir(folder) if f.startswith("frames-")) == ["frames-0.npy", "frames-1.npy"]
     with torch.no_grad():
         want = model.log_frames(x, 1.0)
     assert torch.allclose(frames.batch(1, idx, which), want, atol=0.02, rtol=1e-3)
 
 
-def test_draws_follow_the_augmentation():
+def test_pairs_are_drawn_as_the_augmentation_draws():
     cfg = D.AugmentConfig(multirate_prob=0.5, min_rate=8000, max_rate=48000, speed_min=0.9,
                           speed_max=1.1, rate_grid=100)
-    rates = FC.draw_rates(cfg, 200, seed=3)
-    assert rates == FC.draw_rates(cfg, 200, seed=3)
-    assert any(f == 16000 for f, _ in rates) and any(f != 16000 for f, _ in rates)
-    for f_in, declared in rates:
+    pairs = FC.draw_pairs(cfg, 200, seed=3)
+    assert pairs == FC.draw_pairs(cfg, 200, seed=3)
+    assert any(f == 16000 for f, _ in pairs) and any(f != 16000 for f, _ in pairs)
+    for f_in, declared in pairs:
         assert 8000 <= f_in <= 48000 and f_in % 100 == 0 and declared % 100 == 0
         assert 0.89 <= declared / f_in <= 1.11
 
