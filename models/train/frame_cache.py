@@ -57,8 +57,11 @@ class FrameCache:
         os.makedirs(folder, exist_ok=True)
         key = fingerprint(model, teacher.meta, teacher.copies.shape, pairs)
         meta_path = os.path.join(folder, "meta.json")
-        meta = json.load(open(meta_path)) if os.path.exists(meta_path) else {}
-        if meta.get("fingerprint") != key:
+        stored = None
+        if os.path.exists(meta_path):
+            with open(meta_path) as f:
+                stored = json.load(f).get("fingerprint")
+        if stored != key:
             for f in os.listdir(folder):
                 if f.startswith("frames-"):
                     os.remove(os.path.join(folder, f))

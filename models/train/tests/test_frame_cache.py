@@ -15,15 +15,15 @@ import train
 
 
 def _setup(tmp_path):
-    root = str(tmp_path / "sc")
+    """A tiny dataset (its folder) and a fake teacher cache of it (its folder)."""
+    root, cache = str(tmp_path / "sc"), str(tmp_path / "cache")
     _make_dataset(root)
-    cache_dir = str(tmp_path / "cache")
-    _fake_cache(root, cache_dir, seed=1112, val_fraction=0.25)
-    return root, train.TeacherCache(cache_dir)
+    _fake_cache(root, cache, seed=1112, val_fraction=0.25)
+    return root, cache
 
 
 def test_stored_frames_are_the_front_ends_and_are_reused(tmp_path):
-    _, teacher = _setup(tmp_path)
+    teacher = train.TeacherCache(_setup(tmp_path)[1])
     model = train.build_model(train.model_config(train.parse_args(
         ["--tiny", "--arch", "stages"]), list(train.SPEECH_COMMANDS_LABELS), 0.0, 0.1), seed=0)
     model.set_front_end_trainable(False)
@@ -69,10 +69,7 @@ def test_pairs_are_drawn_as_the_augmentation_draws():
 
 
 def test_a_run_on_frozen_frames_trains_only_the_frame_stages(tmp_path, monkeypatch):
-    root = str(tmp_path / "sc")
-    _make_dataset(root)
-    cache = str(tmp_path / "cache")
-    _fake_cache(root, cache, seed=1112, val_fraction=0.25)
+    root, cache = _setup(tmp_path)
     out = str(tmp_path / "run")
     common = ["--tiny", "--arch", "stages", "--data", root, "--out-dir", out, "--val-fraction", "0.25",
               "--device", "cpu", "--eval-rates", "16000,8000", "--teacher-cache", cache,
