@@ -114,18 +114,20 @@ TEACHER      ?= oww
 # next step: 20-40% of the CPU time went to the kernel (models/train/README.md).
 TRAIN_ENV    := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=1073741824
 TRAIN_THREADS ?= 2
-# What both student phases share: batch, rates, speed, validation, the distillation loss, resume.
+# What both student phases share: batch, rates, speed, validation, resume.
 STUDENT_FLAGS := --arch stages --threads $(TRAIN_THREADS) --batch-size 32 --weight-decay 0.05 --warmup-steps 100 \
                  --multirate-prob 0.5 --min-rate 8000 --max-rate 48000 --speed-min 0.9 --speed-max 1.1 \
-                 --eval-rates 16000,8000 --kd-alpha 0.7 --kd-temperature 2 --resume auto
+                 --eval-rates 16000,8000 --resume auto
 # Phase 1 from scratch with the bank frozen throughout: the frame stages learn from its stored log
 # frames of each teacher copy at 12 drawn (rate, speed) pairs (--frozen-frames; the log-mel teacher
 # runs live, so with it phase 1 hears raw audio instead). Phase 2: a warm restart of 15 epochs from
-# phase 1's best weights on raw audio at fresh draws, the bank training too (models/README.md).
+# phase 1's best weights on raw audio at fresh draws, the bank training too, with more weight on
+# the teacher's softer targets (models/README.md).
 FROZEN_oww    := --frozen-frames 12
 FROZEN_logmel :=
-PHASE1_FLAGS  := --epochs 80 --lr 0.004 --ssm-lr 0.001 --freeze-front-end-epochs 80 $(FROZEN_$(TEACHER))
-PHASE2_FLAGS  := --epochs 15 --lr 0.002 --ssm-lr 0.0005
+PHASE1_FLAGS  := --epochs 80 --lr 0.004 --ssm-lr 0.001 --freeze-front-end-epochs 80 $(FROZEN_$(TEACHER)) \
+                 --kd-alpha 0.7 --kd-temperature 2
+PHASE2_FLAGS  := --epochs 15 --lr 0.002 --ssm-lr 0.0005 --kd-alpha 0.9 --kd-temperature 3
 TEACHER_oww    := --teacher-cache runs/oww-cache
 TEACHER_logmel := --teacher runs/teacher/teacher.pt
 train-model:
