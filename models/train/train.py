@@ -290,7 +290,8 @@ def starting_weights(args) -> tuple[ModelConfig, dict, float, dict]:
     A checkpoint gives its best weights. A model file (e.g. the shipped models/default.safetensors,
     whose run folder may be gone) gives its weights exactly: it stores the parameters themselves,
     true C included. Either way its validation speakers must be the ones this run holds out, or the
-    next stage would train on them and its validation score would mean nothing.
+    next stage would train on them and its validation score would mean nothing. Dropout is a
+    training choice, not part of the weights: --dropout sets it for the new stage.
     """
     if args.init_from.endswith(".safetensors"):
         model, meta = load_model(args.init_from, dtype=torch.float32)
@@ -299,7 +300,7 @@ def starting_weights(args) -> tuple[ModelConfig, dict, float, dict]:
         trained_on = meta.get("trained_on", {})
     else:
         ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
-        cfg = config_from_dict(ck.get("arch", "s4"), ck["model_config"])
+        cfg = dataclasses.replace(config_from_dict(ck.get("arch", "s4"), ck["model_config"]), dropout=args.dropout)
         state, val = ck.get("best_model") or ck["model"], ck["best_val"]
         trained_on = ck.get("trained_on", {})
     require_same_held_out(args.init_from, trained_on, args)

@@ -110,5 +110,11 @@ def test_stages_training_without_a_teacher_and_init_from(tmp_path):
         if "running" in name or "num_batches" in name:
             continue      # the norms' statistics move in training even at lr 0
         assert torch.equal(ck["model"][name], value), name
+    # --dropout applies to a further stage whether it starts from a model file or a checkpoint
+    assert ck["model_config"]["dropout"] == 0.1
+    third = str(tmp_path / "third")
+    train.main(common + ["--out-dir", third, "--init-from", os.path.join(second, "last.pt"),
+                         "--dropout", "0.3"])
+    assert torch.load(os.path.join(third, "last.pt"), weights_only=False)["model_config"]["dropout"] == 0.3
     with pytest.raises(SystemExit):
         train.parse_args(["--arch", "stages", "--teacher-cache", "x", "--teacher", "y"])
