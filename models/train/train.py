@@ -295,16 +295,16 @@ def starting_weights(args) -> tuple[ModelConfig, dict, float, dict]:
     """
     if args.init_from.endswith(".safetensors"):
         model, meta = load_model(args.init_from, dtype=torch.float32)
-        cfg = dataclasses.replace(model.cfg, dropout=args.dropout)
+        cfg = model.cfg
         state, val = model.state_dict(), meta.get("metrics", {}).get("val_mean_acc", float("nan"))
         trained_on = meta.get("trained_on", {})
     else:
         ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
-        cfg = dataclasses.replace(config_from_dict(ck.get("arch", "s4"), ck["model_config"]), dropout=args.dropout)
+        cfg = config_from_dict(ck.get("arch", "s4"), ck["model_config"])
         state, val = ck.get("best_model") or ck["model"], ck["best_val"]
         trained_on = ck.get("trained_on", {})
     require_same_held_out(args.init_from, trained_on, args)
-    return cfg, state, val, trained_on
+    return dataclasses.replace(cfg, dropout=args.dropout), state, val, trained_on
 
 
 def model_config(args, labels, mean, std):
