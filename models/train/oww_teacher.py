@@ -30,7 +30,9 @@ Phases, each resumable (a rerun with the same settings reuses what is on disk):
      the epoch with the best validation accuracy is kept (one head, or one per fold);
   5. cache (--cache-dir): copies.npy int16 [C, K, 16000] (exactly the audio the teacher heard;
      float = int16 / 32767), logits.npy float32 [C, K, 12] (label order model.SPEECH_COMMANDS_
-     LABELS), labels.npy int64 [C], meta.json (written last: a cache without it is incomplete);
+     LABELS), labels.npy int64 [C], embeddings.npy float16 [C, K, W, 96] (for `train.py
+     --kd-hint`; window w spans window_times(pad_ms)[w]), meta.json (written last: a cache
+     without it is incomplete);
   6. only with --score-test: the head's (the heads' mean logits') accuracy on test/ (ten-word and 12-class), for the
      model card; written to <work-dir>/test.json, never used for any choice.
 
@@ -405,10 +407,12 @@ def out_of_fold_logits(heads: list, e, rows_fold: np.ndarray) -> torch.Tensor:
 # The cache for the student
 # ---------------------------------------------------------------------------
 
-def write_cache(cache_dir: str, copies, logits: np.ndarray, labels: np.ndarray, meta: dict) -> None:
+def write_cache(cache_dir: str, copies, logits: np.ndarray, labels: np.ndarray, meta: dict,
+                embeddings: np.ndarray | None = None) -> None:
     """copies.npy int16 [C, K, 16000] (an array, or the path of one to hard-link), logits.npy
-    float32 [C, K, 12], labels.npy int64 [C], then meta.json. Every file goes in atomically and
-    meta.json, the completion mark, is removed first and written last."""
+    float32 [C, K, 12], labels.npy int64 [C], embeddings.npy float16 [C, K, W, 96] if given, then
+    meta.json. Every file goes in atomically and meta.json, the completion mark, is removed first
+    and written last."""
     labels = np.asarray(labels, dtype=np.int64)
     logits = np.asarray(logits, dtype=np.float32)
     C, K = logits.shape[:2]
@@ -419,6 +423,8 @@ def write_cache(cache_dir: str, copies, logits: np.ndarray, labels: np.ndarray, 
                          f"{logits.shape}, labels {labels.shape}")
     if meta.get("copies") != K or len(meta.get("items", [])) != C:
         raise ValueError("meta.json's copies / items disagree with the arrays")
+    if embeddings is not None and (np.ndim(embeddings) != 4 or np.shape(embeddings)[:2] != (C, K)):
+        raise ValueError(f"embeddings {np.shape(embeddings)} are not [{C}, {K}, W, dim]")
     os.makedirs(cache_dir, exist_ok=True)
     meta_path = os.path.join(cache_dir, "meta.json")
     if os.path.exists(meta_path):
@@ -438,6 +444,8 @@ def write_cache(cache_dir: str, copies, logits: np.ndarray, labels: np.ndarray, 
         save_npy(dst, arr)
     save_npy(os.path.join(cache_dir, "logits.npy"), logits)
     save_npy(os.path.join(cache_dir, "labels.npy"), labels)
+    if embeddings is not None:
+        save_npy(os.path.join(cache_dir, "embeddings.npy"), np.asarray(embeddings, dtype=np.float16))
     tmp = meta_path + ".part"
     with open(tmp, "w") as f:
         json.dump(meta, f, indent=1)
@@ -599,7 +607,7 @@ def main(argv=None):
             "mean_max_probability": float(p_max.mean()),
             "licence": "speech_embedding: Apache-2.0 (TF Hub); openwakeword 0.5.1 wheel METADATA: "
                        "included pre-trained models CC BY-NC-SA 4.0"}
-    write_cache(args.cache_dir, copies_path, logits, ytr, meta)
+    write_cache(args.cache_dir, copies_path, logits, ytr, meta, e_tr.reshape(C, K, W, EMBED_DIM))
     timing["cache"] = time.time() - t0
     log(f"cache: {args.cache_dir} ({C} x {K}); teacher on the training copies "
         f"({'out of fold' if args.folds > 1 else 'its own training data'}) {tr_acc:.4f}, "

@@ -414,9 +414,9 @@ class StagesModel(nn.Module):
         logits = self.classify_frames(h, recurrent, feats)
         return (logits, feats) if return_features else logits
 
-    def classify_log_frames(self, z: torch.Tensor) -> torch.Tensor:
-        """Log frames [B, H0, F] (`log_frames`) -> logits [B, K]."""
-        return self.classify_frames(self.pooling.norm(z).transpose(1, 2))
+    def classify_log_frames(self, z: torch.Tensor, feats: dict | None = None) -> torch.Tensor:
+        """Log frames [B, H0, F] (`log_frames`) -> logits [B, K] (intermediates into feats)."""
+        return self.classify_frames(self.pooling.norm(z).transpose(1, 2), feats=feats)
 
     def classify_frames(self, h: torch.Tensor, recurrent: bool = False,
                         feats: dict | None = None) -> torch.Tensor:

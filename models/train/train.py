@@ -8,7 +8,8 @@ Paper-size run (GPU):
 
 The stages network of model format 2 (stages.py: a filter bank at the input rate, 10 ms log
 frames, S4 blocks at the frame rate) with --arch stages; distilled from a cached teacher with
---teacher-cache DIR (copies.npy, logits.npy, labels.npy, meta.json: see TeacherCache).
+--teacher-cache DIR (copies.npy, logits.npy, labels.npy, meta.json: see TeacherCache), and
+with --kd-hint from its embeddings too (hint.py).
 
 Validation speakers are carved out of train/ (never test/). The test split is only
 scored at the very end with --test-at-end (recorded in the model's metrics, never
@@ -34,7 +35,9 @@ import data as D
 import stages as ST
 from export import export_model, load_model
 from frame_cache import FrameCache, draw_pairs
+from hint import EmbeddingHint
 from model import SPEECH_COMMANDS_LABELS, ModelConfig, S4Model, count_parameters, deepen, param_groups
+from oww_teacher import window_times
 from teacher import distillation_loss, load_teacher
 
 
@@ -101,6 +104,10 @@ def parse_args(argv=None):
       "teacher.pt): it sees each augmented clip at 16 kHz, the student the same clip at its rate")
     a("--kd-alpha", type=float, default=0.7, help="weight of the teacher's soft targets (0..1)")
     a("--kd-temperature", type=float, default=2.0)
+    a("--kd-hint", type=float, default=0.0, metavar="WEIGHT", help="with --teacher-cache holding "
+      "embeddings.npy: add WEIGHT x the mean squared error of a linear map (training only, not "
+      "exported) from the student's last features to the teacher's standardised embeddings, "
+      "each window at the frame where it ends (hint.py)")
     a("--teacher-cache", default="", help="distil from cached teacher logits: DIR with copies.npy "
       "(int16 [C, K, 16000] augmented copies of the training clips), logits.npy (float32 [C, K, 12]), "
       "labels.npy, meta.json (seed, val_fraction, items). Each epoch each clip draws one of its K "
@@ -151,6 +158,8 @@ def parse_args(argv=None):
     args = ap.parse_args(argv)
     if args.teacher and args.teacher_cache:
         ap.error("--teacher and --teacher-cache: give one teacher")
+    if args.kd_hint < 0 or (args.kd_hint > 0 and (not args.teacher_cache or args.arch != "stages")):
+        ap.error("--kd-hint needs --arch stages and --teacher-cache, and a weight of at least 0")
     if args.teacher_cache and args.kd_alpha == 0:
         ap.error("--teacher-cache with --kd-alpha 0: the teacher would not be used")
     if args.arch == "stages" and args.add_layers:
@@ -346,6 +355,8 @@ class TeacherCache:
                                          C training clips at 16 kHz
         logits.npy  float32 [C, K, 12]   the teacher's logits, labels in model.SPEECH_COMMANDS_LABELS order
         labels.npy  int64 [C]
+        embeddings.npy  float16 [C, K, W, E], optional: the teacher's embeddings of each copy,
+                    window w spanning oww_teacher.window_times(meta["teacher"]["pad_ms"])[w]
         meta.json   the split it used ("seed", "val_fraction", at the top or under "split"), "items"
                     (the clips' paths), free-form provenance
 
@@ -358,11 +369,33 @@ class TeacherCache:
         self.copies = np.load(os.path.join(path, "copies.npy"), mmap_mode="r")
         self.logits = np.load(os.path.join(path, "logits.npy"), mmap_mode="r")
         self.labels = torch.from_numpy(np.load(os.path.join(path, "labels.npy")).astype(np.int64))
+        emb = os.path.join(path, "embeddings.npy")
+        self.embeddings = np.load(emb, mmap_mode="r") if os.path.exists(emb) else None
         C, K, n = self.copies.shape
         if self.logits.shape[:2] != (C, K) or self.labels.shape != (C,) or n != D.SAMPLE_RATE:
             raise SystemExit(f"{path}: copies {self.copies.shape}, logits {self.logits.shape}, labels "
                              f"{tuple(self.labels.shape)} do not fit together (1 s at 16 kHz)")
+        if self.embeddings is not None and self.embeddings.shape[:2] != (C, K):
+            raise SystemExit(f"{path}: embeddings {self.embeddings.shape} do not fit copies {self.copies.shape}")
         self.clips, self.n_copies = C, K
+
+    def hint(self, d_student: int, frame_seconds: float) -> EmbeddingHint:
+        """The training-only map from student features to these embeddings."""
+        teacher = self.meta.get("teacher")
+        pad_ms = teacher.get("pad_ms") if isinstance(teacher, dict) else None
+        if self.embeddings is None or pad_ms is None:
+            raise SystemExit(f"{self.path}: no embeddings.npy or no teacher pad_ms in meta.json "
+                             f"(run oww_teacher.py again): --kd-hint cannot be used")
+        ends = window_times(pad_ms)[:, 1]
+        if len(ends) != self.embeddings.shape[2]:
+            raise SystemExit(f"{self.path}: {self.embeddings.shape[2]} embeddings per copy, but "
+                             f"a padding of {pad_ms} ms gives {len(ends)} windows")
+        return EmbeddingHint.from_embeddings(d_student, ends, self.embeddings, frame_seconds)
+
+    def embeddings_of(self, idx: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        """Clips idx, copies which[idx] -> the teacher's embeddings [B, W, E] (float32)."""
+        i, k = idx.numpy(), which[idx].numpy()
+        return torch.from_numpy(np.asarray(self.embeddings[i, k], dtype=np.float32))
 
     def split(self) -> dict:
         m = self.meta.get("split", self.meta)
@@ -458,6 +491,13 @@ def main(argv=None):
         cache.check(args, labels, va_items)
         print(f"teacher cache {args.teacher_cache}: {cache.clips} clips x {cache.n_copies} copies, "
               f"alpha {args.kd_alpha}, T {args.kd_temperature}", flush=True)
+    hint = None
+    if args.kd_hint > 0:
+        hint = cache.hint(cfg.frame_stages[-1].d_model, cfg.frame_seconds).to(device)
+        opt.add_param_group({"params": list(hint.parameters()), "lr": args.lr,
+                             "weight_decay": args.weight_decay})
+        print(f"embedding hints: weight {args.kd_hint}, {len(hint.ends)} windows of "
+              f"{hint.mean.numel()} dimensions", flush=True)
     n_train = cache.clips if cache is not None else len(xtr)
     steps_per_epoch = max(1, n_train // args.batch_size)
     total_steps = steps_per_epoch * args.epochs
@@ -489,6 +529,10 @@ def main(argv=None):
             raise SystemExit(f"{resume} is a checkpoint of another --arch")
         model.cfg = cfg = config_from_dict(ck.get("arch", "s4"), ck["model_config"])
         model.load_state_dict(ck["model"])
+        if hint is not None:
+            if ck.get("hint") is None:
+                raise SystemExit(f"{resume} was trained without --kd-hint")
+            hint.load_state_dict(ck["hint"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         start_epoch, step, best = ck["epoch"], ck["step"], ck["best_val"]
@@ -542,6 +586,7 @@ def main(argv=None):
         trained_on["teacher_cache"] = {"path": args.teacher_cache, "copies": cache.n_copies,
                                        "clips": cache.clips, "alpha": args.kd_alpha,
                                        "temperature": args.kd_temperature,
+                                       "hint_weight": args.kd_hint,
                                        "teacher": cache.meta.get("teacher", "")}
         trained_on["train_clips"] = cache.clips
     if stages_arch:
@@ -576,7 +621,7 @@ def main(argv=None):
             model.set_front_end_trainable(epoch >= args.freeze_front_end_epochs)
         perm = torch.randperm(n_train)
         which = torch.randint(cache.n_copies, (n_train,)) if cache is not None else None
-        t_ep, run_loss, run_n = time.time(), 0.0, 0
+        t_ep, run_loss, run_hint, run_n = time.time(), 0.0, 0.0, 0
         done_steps = 0
         for b in range(steps_per_epoch):
             if must_stop():
@@ -586,11 +631,12 @@ def main(argv=None):
                 break
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
             declared_rate = f_in = D.SAMPLE_RATE   # the rate the model is told (speed included)
+            feats = {} if hint is not None else None
             if frames is not None:          # the stored log frames of a copy at a drawn pair
                 pair = int(torch.randint(len(frames.pairs), (1,), generator=aug_gen))
                 f_in, declared_rate = frames.pairs[pair]
                 soft, yb = (t.to(device) for t in cache.targets(idx, which))
-                logits = model.classify_log_frames(frames.batch(pair, idx, which).to(device))
+                logits = model.classify_log_frames(frames.batch(pair, idx, which).to(device), feats)
             elif cache is not None:         # an augmented copy and the teacher's logits for it
                 xb, soft, yb = (t.to(device) for t in cache.batch(idx, which))
                 if augment is not None:
@@ -603,8 +649,10 @@ def main(argv=None):
                     x16 = augment.waveform(xb, yb)
                     xb, declared_rate = augment.to_rate(x16)
                 f_in = xb.shape[-1]
-            if frames is None:
+            if frames is None and hint is None:
                 logits = model(xb, rate=cfg.sample_rate / declared_rate)
+            elif frames is None:
+                logits, feats = model(xb, rate=cfg.sample_rate / declared_rate, return_features=True)
             if cache is not None:
                 loss = distillation_loss(logits, soft, yb, args.kd_alpha, args.kd_temperature,
                                          args.label_smoothing)
@@ -615,6 +663,11 @@ def main(argv=None):
                     soft = teacher(x16)
                 loss = distillation_loss(logits, soft, yb, args.kd_alpha, args.kd_temperature,
                                          args.label_smoothing)
+            if hint is not None:            # f_in samples heard as declared_rate: time stretched
+                hint_loss = hint(feats["final_norm"], cache.embeddings_of(idx, which).to(device),
+                                 f_in / declared_rate)
+                run_hint += hint_loss.item() * len(yb)
+                loss = loss + args.kd_hint * hint_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if args.grad_clip > 0:
@@ -629,7 +682,8 @@ def main(argv=None):
             done_steps += 1
             if step % args.log_every == 0:
                 el = time.time() - t_ep
-                print(f"epoch {epoch + 1} step {step} loss {run_loss / run_n:.4f} "
+                shown_hint = "" if hint is None else f" (hint {run_hint / run_n:.4f})"
+                print(f"epoch {epoch + 1} step {step} loss {run_loss / run_n:.4f}{shown_hint} "
                       f"lr {sched.get_last_lr()[0]:.2e} rate {f_in} (as {declared_rate:.0f}) "
                       f"{el / done_steps:.2f}s/step [{utc_now()}]", flush=True)
         if done_steps == 0:
@@ -669,6 +723,7 @@ def main(argv=None):
                         best_model=best_state, history=history, model_config=cfg.to_dict(),
                         args=vars(args), trained_on=trained_on, clock_t0=clock["t0"],
                         average=average.state, average_count=average.count,
+                        hint=None if hint is None else hint.state_dict(),
                         rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                              "python": random.getstate(), "mask": mask_gen.get_state()})
         if improved and best_path:

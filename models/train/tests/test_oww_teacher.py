@@ -3,6 +3,7 @@ the cache for the student. No network: the ONNX models are stood in for by numpy
 except in the one test that runs only when the real files are already in runs/oww/models."""
 
 import csv
+import glob
 import hashlib
 import json
 import os
@@ -292,6 +293,13 @@ def test_cache_shapes_metadata_and_a_rerun_reuses_everything(tmp_path, fake_mode
     assert meta["teacher"]["sha256"] == {n: h for n, (_, h) in O.MODEL_FILES.items()}
     assert meta["head_val_accuracy"] == pytest.approx(res["val"]["twelve_class"])
     assert not set(meta["items"]) & {it.path for it in va_items}
+    # each copy's embeddings, for hints (train.py --kd-hint), as the head was trained on them
+    emb = np.load(os.path.join(cache, "embeddings.npy"))
+    W = O.n_windows(16000 + 2 * O.pad_samples(250))
+    assert emb.dtype == np.float16 and emb.shape == (C, 2, W, 96) and meta["teacher"]["pad_ms"] == 250
+    (stage,) = glob.glob(os.path.join(work, "stage-*"))
+    assert np.array_equal(emb, np.load(os.path.join(stage, "emb-train.npy")).reshape(C, 2, W, 96)
+                          .astype(np.float16))
     # the copies are augmented (two copies of a clip differ) but still the clip's audio
     assert np.abs(copies.astype(np.float32)).max() > 1000
     assert (copies[:, 0] != copies[:, 1]).any(axis=1).all()
@@ -332,6 +340,10 @@ def test_write_cache_refuses_disagreeing_arrays(tmp_path):
         O.write_cache(str(tmp_path / "bad"), np.zeros((3, 2, 8000), np.int16), ok[1], ok[2], meta)
     with pytest.raises(ValueError):
         O.write_cache(str(tmp_path / "bad"), ok[0], ok[1], ok[2], {"copies": 3, "items": ["a"] * 3})
+    with pytest.raises(ValueError, match="embeddings"):
+        O.write_cache(str(tmp_path / "bad"), *ok, meta, np.zeros((3, 1, 16, 96), np.float16))
+    O.write_cache(str(tmp_path / "ok"), *ok, meta, np.ones((3, 2, 16, 96), np.float32))
+    assert np.load(tmp_path / "ok" / "embeddings.npy").dtype == np.float16
 
 
 class _ConstantHead(torch.nn.Module):
