@@ -110,17 +110,25 @@ class SpecMask:
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
-                      alpha: float, temperature: float, label_smoothing: float = 0.0) -> torch.Tensor:
-    """(1 − α)·CE(student, labels) + α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)).
+                      alpha: float, temperature: float, label_smoothing: float = 0.0,
+                      class_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """(1 − α)·CE(student, labels) + α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)), each a
+    mean over the batch of per-clip terms, a clip counting class_weight[its label] times (1 if
+    None).
 
     T² keeps the soft term's gradient on the scale of the hard term's as T changes (Hinton et
     al., 2015)."""
-    hard = F.cross_entropy(student, labels, label_smoothing=label_smoothing)
+    w = None if class_weight is None else class_weight.to(student.dtype)[labels]
+    hard = F.cross_entropy(student, labels, label_smoothing=label_smoothing,
+                           reduction="mean" if w is None else "none")
+    if w is not None:
+        hard = (w * hard).mean()
     if alpha <= 0:
         return hard
     T = temperature
     soft = F.kl_div(F.log_softmax(student / T, -1), F.log_softmax(teacher / T, -1),
-                    reduction="batchmean", log_target=True) * T * T
+                    reduction="none", log_target=True).sum(-1)
+    soft = (soft if w is None else w * soft).mean() * T * T
     return (1 - alpha) * hard + alpha * soft
 
 

@@ -104,6 +104,9 @@ def parse_args(argv=None):
       "teacher.pt): it sees each augmented clip at 16 kHz, the student the same clip at its rate")
     a("--kd-alpha", type=float, default=0.7, help="weight of the teacher's soft targets (0..1)")
     a("--kd-temperature", type=float, default=2.0)
+    a("--unknown-weight", type=float, default=1.0, help="with a teacher: each `_unknown_` clip "
+      "counts this many times in both terms of the loss (other clips once), so that words outside "
+      "the vocabulary weigh more against being taken for commands")
     a("--kd-hint", type=float, default=0.0, metavar="WEIGHT", help="with --teacher-cache holding "
       "embeddings.npy: add WEIGHT x the mean squared error of a linear map (training only, not "
       "exported) from the student's last features to the teacher's standardised embeddings, "
@@ -160,6 +163,8 @@ def parse_args(argv=None):
         ap.error("--teacher and --teacher-cache: give one teacher")
     if args.kd_hint < 0 or (args.kd_hint > 0 and (not args.teacher_cache or args.arch != "stages")):
         ap.error("--kd-hint needs --arch stages and --teacher-cache, and a weight of at least 0")
+    if args.unknown_weight <= 0 or (args.unknown_weight != 1 and not (args.teacher or args.teacher_cache)):
+        ap.error("--unknown-weight must be positive, and other than 1 only with a teacher")
     if args.teacher_cache and args.kd_alpha == 0:
         ap.error("--teacher-cache with --kd-alpha 0: the teacher would not be used")
     if args.arch == "stages" and args.add_layers:
@@ -596,6 +601,11 @@ def main(argv=None):
         trained_on["frame_masks"] = [args.time_masks, args.time_mask_max, args.channel_masks,
                                      args.channel_mask_max]
 
+    class_weight = None
+    if args.unknown_weight != 1:
+        class_weight = torch.ones(len(labels), device=device)
+        class_weight[labels.index("_unknown_")] = args.unknown_weight
+        trained_on["unknown_weight"] = args.unknown_weight
     best_path = args.export_best or os.path.join(args.out_dir, "best.safetensors")
     if best_path == "none":
         best_path = ""
@@ -655,14 +665,14 @@ def main(argv=None):
                 logits, feats = model(xb, rate=cfg.sample_rate / declared_rate, return_features=True)
             if cache is not None:
                 loss = distillation_loss(logits, soft, yb, args.kd_alpha, args.kd_temperature,
-                                         args.label_smoothing)
+                                         args.label_smoothing, class_weight)
             elif teacher is None:
                 loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
             else:
                 with torch.no_grad():
                     soft = teacher(x16)
                 loss = distillation_loss(logits, soft, yb, args.kd_alpha, args.kd_temperature,
-                                         args.label_smoothing)
+                                         args.label_smoothing, class_weight)
             if hint is not None:            # f_in samples heard as declared_rate: time stretched
                 hint_loss = hint(feats["final_norm"], cache.embeddings_of(idx, which).to(device),
                                  f_in / declared_rate)

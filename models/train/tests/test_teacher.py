@@ -65,6 +65,22 @@ def test_distillation_loss_parts():
     assert kl(s - 0.5 * s1.grad) < kl(s)
 
 
+def test_class_weights_count_a_clip_several_times():
+    g = torch.Generator().manual_seed(1)
+    s, t = torch.randn(5, 12, generator=g), torch.randn(5, 12, generator=g)
+    y = torch.tensor([10, 0, 10, 3, 11])
+    ones = torch.ones(12)
+    for alpha in (0.0, 0.6):
+        plain = T.distillation_loss(s, t, y, alpha, 2.0, 0.1)
+        assert torch.allclose(T.distillation_loss(s, t, y, alpha, 2.0, 0.1, ones), plain)
+    # `_unknown_` (10) counted three times = the batch with its two clips repeated thrice, scaled
+    w = ones.clone()
+    w[10] = 3.0
+    rows = torch.tensor([0, 0, 0, 1, 2, 2, 2, 3, 4])
+    want = T.distillation_loss(s[rows], t[rows], y[rows], 0.6, 2.0, 0.1) * len(rows) / len(y)
+    assert torch.allclose(T.distillation_loss(s, t, y, 0.6, 2.0, 0.1, w), want, atol=1e-6)
+
+
 def test_teacher_trains_and_a_student_distils_from_it(tmp_path, monkeypatch):
     root = str(tmp_path / "sc")
     _make_dataset(root)
@@ -88,19 +104,27 @@ def test_teacher_trains_and_a_student_distils_from_it(tmp_path, monkeypatch):
     calls = []
 
     def recording_loss(*args, **kwargs):
-        calls.append(args[3])
+        calls.append((args[3], args[6] if len(args) > 6 else kwargs.get("class_weight")))
         return T.distillation_loss(*args, **kwargs)
 
     monkeypatch.setattr(T.LogMelCNN, "forward", recording_forward)
     monkeypatch.setattr(train, "distillation_loss", recording_loss)
     train.main(common + ["--out-dir", str(tmp_path / "student"), "--multirate-prob", "1"])
-    assert calls and all(a == 0.7 for a in calls)
+    assert calls and all(a == 0.7 and w is None for a, w in calls)
     assert set(heard) == {16000}        # while the student hears every batch at another rate
     meta = read_metadata(str(tmp_path / "student" / "model.safetensors"))
     assert meta["trained_on"]["teacher"]["alpha"] == 0.7
     # a teacher that held out other speakers has seen this run's validation clips
     with pytest.raises(SystemExit, match="validation speakers"):
         train.main(common + ["--out-dir", str(tmp_path / "other"), "--seed", "5"])
-    for bad in (["--kd-alpha", "1.5"], ["--teacher", path, "--kd-alpha", "0"]):
+    student = str(tmp_path / "weighted")
+    calls.clear()
+    train.main(common + ["--out-dir", student, "--unknown-weight", "2"])
+    want = torch.ones(12)
+    want[10] = 2
+    assert calls and all(torch.equal(w, want) for _, w in calls)
+    assert read_metadata(os.path.join(student, "model.safetensors"))["trained_on"]["unknown_weight"] == 2
+    for bad in (["--kd-alpha", "1.5"], ["--teacher", path, "--kd-alpha", "0"], ["--unknown-weight", "2"],
+                ["--teacher", path, "--unknown-weight", "0"]):
         with pytest.raises(SystemExit):
             train.parse_args(["--tiny"] + bad)
