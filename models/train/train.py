@@ -162,7 +162,7 @@ def parse_args(argv=None):
     if args.teacher and args.teacher_cache:
         ap.error("--teacher and --teacher-cache: give one teacher")
     if args.kd_hint < 0 or (args.kd_hint > 0 and (not args.teacher_cache or args.arch != "stages")):
-        ap.error("--kd-hint needs --arch stages and --teacher-cache, and a weight of at least 0")
+        ap.error("--kd-hint must be at least 0, and above 0 only with --arch stages and --teacher-cache")
     if args.unknown_weight <= 0 or (args.unknown_weight != 1 and not (args.teacher or args.teacher_cache)):
         ap.error("--unknown-weight must be positive, and other than 1 only with a teacher")
     if args.teacher_cache and args.kd_alpha == 0:
