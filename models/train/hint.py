@@ -11,8 +11,6 @@ of it is exported.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -42,8 +40,7 @@ class EmbeddingHint(nn.Module):
         causal feature has heard it all. The student hears the clip stretched by time_scale
         (f_in / declared rate: speed perturbation); a window ending within one frame after the
         last is given the last."""
-        end_frames = torch.tensor([math.ceil(float(t) * time_scale / self.frame_seconds - 1e-6) - 1
-                                   for t in self.ends])
+        end_frames = torch.ceil(self.ends * time_scale / self.frame_seconds - 1e-6).long() - 1
         keep = (end_frames >= 0) & (end_frames <= n_frames)
         windows = torch.nonzero(keep).flatten()
         return windows, end_frames[windows].clamp(max=n_frames - 1)
