@@ -288,7 +288,10 @@ import Glibc
         #expect(
             server.notify.receive(timeout: 15) { $0.contains { $0.hasPrefix("STATUS=model reload refused") } },
             "\(server.child.stderr)")
-        #expect(server.child.stderr.contains("model reload refused, the running model stays"))
+        // The log line and the notification travel by different pipes: wait for the line too.
+        #expect(
+            server.child.wait(timeout: 5) { server.child.stderr.contains("model reload refused, the running model stays") },
+            "\(server.child.stderr)")
         #expect(version() == first)
         let still = Self.wyoming(["stream", server.uri, Self.clips[0].at16k])
         #expect(Self.detections(Self.events(still)) == [Self.clips[0].word])
