@@ -144,6 +144,9 @@ def parse_args(argv=None):
     a("--log-every", type=int, default=50)
     a("--average-from", type=int, default=0, help="from this epoch on (1-based; 0: never), also "
       "validate the running mean of the weights at each epoch's end, a candidate for the best")
+    a("--draw-seed", type=int, default=None, help="seeds what training draws (initial weights, "
+      "order, augmentation, masks; default: --seed, which still picks the validation speakers): "
+      "the same recipe drawn again, e.g. for soup.py")
     a("--stop-at", default="", help="wall-clock UTC deadline, 'HH:MM' (today) or ISO 8601: stop "
       "training (mid-epoch if need be) early enough to validate, checkpoint and export by then")
     a("--time-schedule", action="store_true", help="with --stop-at: the cosine decay follows "
@@ -448,7 +451,8 @@ def require_same_held_out(source: str, trained_on: dict, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    seed_all(args.seed)
+    draw_seed = args.seed if args.draw_seed is None else args.draw_seed
+    seed_all(draw_seed)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -476,13 +480,13 @@ def main(argv=None):
         cfg, init_state, init_val, init_trained_on = starting_weights(args)
         if isinstance(cfg, ST.StagesConfig) != (args.arch == "stages"):
             raise SystemExit(f"{args.init_from} is not a model of --arch {args.arch}")
-    model = build_model(cfg, args.seed).to(device)
+    model = build_model(cfg, draw_seed).to(device)
     stages_arch = isinstance(model, ST.StagesModel)
     if args.init_from:
         model.load_state_dict(init_state)
         print(f"initialised from the best weights of {args.init_from} (val {init_val:.4f})", flush=True)
         if args.add_layers:
-            model = deepen(model, args.add_layers, seed=args.seed)
+            model = deepen(model, args.add_layers, seed=draw_seed)
             cfg = model.cfg
             print(f"{args.add_layers} identity blocks appended: {cfg.n_layers} layers", flush=True)
     if args.compile:
@@ -518,7 +522,7 @@ def main(argv=None):
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     print(f"model: {count_parameters(model)} parameters, {json.dumps(cfg.to_dict())}", flush=True)
-    mask_gen = torch.Generator().manual_seed(args.seed + 13)
+    mask_gen = torch.Generator().manual_seed(draw_seed + 13)
     if stages_arch and not args.no_augment:
         model.frame_mask = ST.FrameMask(args.time_masks, args.time_mask_max, args.channel_masks,
                                         args.channel_mask_max, mask_gen)
@@ -551,7 +555,7 @@ def main(argv=None):
         random.setstate(ck["rng"]["python"])
         print(f"resumed from {resume} at epoch {start_epoch}, step {step}", flush=True)
 
-    aug_gen = torch.Generator().manual_seed(args.seed + 7 + start_epoch)
+    aug_gen = torch.Generator().manual_seed(draw_seed + 7 + start_epoch)
     aug_cfg = D.AugmentConfig(args.shift_ms, args.gain_db, args.noise_prob, args.snr_min, args.snr_max,
                               multirate_prob=args.multirate_prob, min_rate=args.min_rate,
                               max_rate=args.max_rate, speed_min=args.speed_min,
@@ -565,10 +569,11 @@ def main(argv=None):
                              "--freeze-front-end-epochs at least --epochs")
         model.set_front_end_trainable(False)
         frames = FrameCache(os.path.join(args.out_dir, "frames"), model, cache,
-                            draw_pairs(aug_cfg, args.frozen_frames, args.seed + 29),
+                            draw_pairs(aug_cfg, args.frozen_frames, draw_seed + 29),
                             log=lambda m: print(m, flush=True))
     trained_on = {"dataset": "speech-commands (shared/data)", "train_clips": len(xtr),
                   "val_clips": len(xva), "val_fraction": args.val_fraction, "seed": args.seed,
+                  "draw_seed": draw_seed,
                   "augment": not args.no_augment, "multirate": [args.min_rate, args.max_rate,
                                                                 args.multirate_prob],
                   "speed": [args.speed_min, args.speed_max], "arch": args.arch,
