@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
 import torch
 
 import data as D
 from export import export_model, load_model
 from model import SPEECH_COMMANDS_LABELS, count_parameters
-from train import evaluate, require_same_held_out
+from train import WeightAverage, evaluate, mean_accuracy, require_same_held_out
 
 
 def parse_args(argv=None):
@@ -32,19 +31,11 @@ def parse_args(argv=None):
     a("members", nargs="+", help="model files of one recipe drawn with different --draw-seed")
     D.add_split_args(ap, training=False)
     a("--eval-rates", default="16000,8000", help="comma-separated input rates for validation")
-    a("--max-val", type=int, default=0, help="score on at most this many validation clips (0: all)")
     a("--threads", type=int, default=0, help="torch CPU threads (0: leave default)")
     args = ap.parse_args(argv)
     if len(args.members) < 2:
         ap.error("a soup needs at least two model files")
     return args
-
-
-def mean_weights(states: list[dict]) -> dict:
-    """The element-wise mean of floating-point tensors (BatchNorm's running statistics included);
-    integer buffers (counters) are the first member's."""
-    return {k: (torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v.clone())
-            for k, v in states[0].items()}
 
 
 def load_members(paths: list[str], args):
@@ -73,13 +64,12 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     models, metas = load_members(args.members, args)
     rates = [int(r) for r in args.eval_rates.split(",") if r]
-    _, va_items = D.speaker_split(args)
-    va_items = D.subsample(va_items, args.max_val, args.seed + 1)
+    _, va_items = D.speaker_split(args)        # every validation clip
     xva, yva = D.load_clips(va_items, list(SPEECH_COMMANDS_LABELS))
 
     def score(model):
         val = evaluate(model, xva, yva, rates, "cpu")
-        return val, float(np.mean([v["acc"] for v in val.values()]))
+        return val, mean_accuracy(val)
 
     members = []
     for path, model, meta in zip(args.members, models, metas):
@@ -88,8 +78,11 @@ def main(argv=None):
                         "draw_seed": meta.get("trained_on", {}).get("draw_seed")})
         print(f"member {path}: " + json.dumps({r: round(v["acc"], 4) for r, v in val.items()})
               + f" mean {mean:.4f}", flush=True)
+    average = WeightAverage()   # BatchNorm's running statistics averaged too
+    for model in models:
+        average.update(model)
     soup = models[0]
-    soup.load_state_dict(mean_weights([m.state_dict() for m in models]))
+    soup.load_state_dict(average.state)
     soup.eval()
     val, mean = score(soup)
     print(f"soup of {len(models)}: " + json.dumps({r: round(v["acc"], 4) for r, v in val.items()})

@@ -243,13 +243,18 @@ def save_checkpoint(path, **state):
     os.replace(tmp, path)
 
 
+def mean_accuracy(val: dict) -> float:
+    """The mean over the eval rates of evaluate()'s accuracies: the one score that picks weights."""
+    return float(np.mean([v["acc"] for v in val.values()]))
+
+
 def best_epoch(history):
     """The best validation in the history by mean accuracy over the rates, of the weights or of
     their running average: {"epoch", "val", "averaged" (how many epochs' weights; 0: none)}."""
     found = [{"epoch": h["epoch"], "val": h["val"], "averaged": 0} for h in history]
     found += [{"epoch": h["epoch"], "val": h["val_average"], "averaged": h["averaged_epochs"]}
               for h in history if h.get("val_average")]
-    return max(found, key=lambda c: np.mean([v["acc"] for v in c["val"].values()]))
+    return max(found, key=lambda c: mean_accuracy(c["val"]))
 
 
 class WeightAverage:
@@ -707,7 +712,7 @@ def main(argv=None):
         t_ev = time.time()
         val = evaluate(model, xva, yva, eval_rates, device, args.eval_batch_size)
         eval_cost[0] = time.time() - t_ev
-        score = float(np.mean([v["acc"] for v in val.values()]))
+        score = mean_accuracy(val)
         val_average = None
         if args.average_from and epoch + 1 >= args.average_from and not stopped:
             average.update(model)
@@ -721,8 +726,8 @@ def main(argv=None):
         if improved:
             best = score
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        if val_average is not None and np.mean([v["acc"] for v in val_average.values()]) > best:
-            improved, best = True, float(np.mean([v["acc"] for v in val_average.values()]))
+        if val_average is not None and mean_accuracy(val_average) > best:
+            improved, best = True, mean_accuracy(val_average)
             best_state = {k: v.clone() for k, v in average.state.items()}
         shown_average = "" if val_average is None else f" average of {average.count} " + \
             " ".join(f"{r}:{v['acc']:.4f}" for r, v in val_average.items())
