@@ -34,17 +34,21 @@ def draw_pairs(cfg: D.AugmentConfig, n: int, seed: int) -> list[tuple[int, float
     return [draws.pick_rates() for _ in range(n)]
 
 
-def fingerprint(model, teacher_meta: dict, copies_shape, pairs) -> str:
+def fingerprint(model, copies: np.ndarray, pairs) -> str:
     """What the stored frames depend on: the front end's weights, the input normalisation and
-    pooling settings, the teacher's copies, and the pairs."""
+    pooling settings, the teacher's copies (their samples, not the teacher's provenance: a new
+    head on the same copies keeps the frames), and the pairs."""
     h = hashlib.sha256()
     for name, t in sorted(model.front_end.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     c = model.cfg
     h.update(json.dumps([c.input_mean, c.input_std, c.log_floor, c.frame_seconds, c.rectifier,
-                         c.sample_rate, c.clip_seconds, teacher_meta, list(copies_shape),
+                         c.sample_rate, c.clip_seconds, list(copies.shape),
                          [list(r) for r in pairs]], sort_keys=True).encode())
+    flat = copies.reshape(len(copies), -1)
+    for s in range(0, len(flat), 256):      # a memory map, read in slices
+        h.update(np.ascontiguousarray(flat[s:s + 256]).tobytes())
     return h.hexdigest()
 
 
@@ -55,7 +59,7 @@ class FrameCache:
         `model`'s frozen front end at each (f_in, declared rate) of `pairs` (Hz)."""
         self.pairs = pairs
         os.makedirs(folder, exist_ok=True)
-        key = fingerprint(model, teacher.meta, teacher.copies.shape, pairs)
+        key = fingerprint(model, teacher.copies, pairs)
         meta_path = os.path.join(folder, "meta.json")
         stored = None
         if os.path.exists(meta_path):

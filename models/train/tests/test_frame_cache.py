@@ -3,6 +3,7 @@ reused or recomputed as they should be, and a tiny run trains the frame stages o
 
 import os
 
+import numpy as np
 import pytest
 import torch
 from test_data_train import _make_dataset
@@ -47,6 +48,17 @@ def test_stored_frames_are_the_front_ends_and_are_reused(tmp_path):
     before = {f: os.path.getmtime(os.path.join(folder, f)) for f in os.listdir(folder)}
     FC.FrameCache(folder, model, teacher, pairs, log=lambda m: None)
     assert {f: os.path.getmtime(os.path.join(folder, f)) for f in os.listdir(folder)} == before
+    # a new teacher head on the same copies (other logits and provenance): still nothing
+    teacher.meta["head_val_accuracy"], teacher.logits = 0.5, teacher.logits * 2
+    FC.FrameCache(folder, model, teacher, pairs, log=lambda m: None)
+    assert {f: os.path.getmtime(os.path.join(folder, f)) for f in os.listdir(folder)} == before
+    # other copies (one sample moved): every pair again
+    copies = np.array(teacher.copies)
+    copies[5, 0, 100] += 1
+    teacher.copies = copies
+    FC.FrameCache(folder, model, teacher, pairs, log=lambda m: None)
+    assert all(os.path.getmtime(os.path.join(folder, f)) != before[f]
+               for f in before if f.startswith("frames-"))
     # another front end: every pair is computed again, and the new frames are that front end's
     with torch.no_grad():
         model.front_end.ssm.c_re.mul_(2.0)
