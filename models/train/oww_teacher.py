@@ -340,9 +340,12 @@ def accuracy(logits: torch.Tensor, y, labels=SPEECH_COMMANDS_LABELS) -> dict:
 
 def train_head(e_tr, y_tr, e_va, y_va, epochs: int = 40, batch_size: int = 128, lr: float = 2e-3,
                weight_decay: float = 0.05, channels: int = 128, dropout: float = 0.3,
-               seed: int = 0, log=print) -> tuple[Head, dict]:
+               mixup: float = 0.0, seed: int = 0, log=print) -> tuple[Head, dict]:
     """Train on (e_tr [N, W, 96], y_tr [N]); keep the epoch with the best validation accuracy
-    (12-class; ties: the later). Returns the head (eval mode) and its record."""
+    (12-class; ties: the later). mixup > 0: each batch is mixed with a shuffle of itself,
+    λ·e_i + (1 − λ)·e_j with λ ~ Beta(mixup, mixup), and scored against both labels in the same
+    proportion (Zhang et al., 2018): the head sees between-word embeddings, not only its 3 copies
+    of each clip. Returns the head (eval mode) and its record."""
     torch.manual_seed(seed)
     e_tr = torch.as_tensor(np.asarray(e_tr, dtype=np.float32))
     y_tr = torch.as_tensor(np.asarray(y_tr, dtype=np.int64))
@@ -352,6 +355,7 @@ def train_head(e_tr, y_tr, e_va, y_va, epochs: int = 40, batch_size: int = 128, 
     steps = max(1, math.ceil(len(e_tr) / batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps * epochs)
     g = torch.Generator().manual_seed(seed)
+    mix_draws = np.random.default_rng(seed)
     best, best_state, history = -1.0, None, []
     for epoch in range(epochs):
         head.train()
@@ -361,7 +365,14 @@ def train_head(e_tr, y_tr, e_va, y_va, epochs: int = 40, batch_size: int = 128, 
             if len(idx) < 2:     # BatchNorm needs two
                 sched.step()
                 continue
-            loss = F.cross_entropy(head(e_tr[idx]), y_tr[idx])
+            e, y = e_tr[idx], y_tr[idx]
+            if mixup > 0:
+                lam = float(mix_draws.beta(mixup, mixup))
+                other = torch.randperm(len(idx), generator=g)
+                out = head(lam * e + (1 - lam) * e[other])
+                loss = lam * F.cross_entropy(out, y) + (1 - lam) * F.cross_entropy(out, y[other])
+            else:
+                loss = F.cross_entropy(head(e), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -378,7 +389,7 @@ def train_head(e_tr, y_tr, e_va, y_va, epochs: int = 40, batch_size: int = 128, 
     head.eval()
     return head, {"val_acc": best, "epoch": best_epoch, "history": history,
                   "config": head.config, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                  "weight_decay": weight_decay, "seed": seed}
+                  "weight_decay": weight_decay, "mixup": mixup, "seed": seed}
 
 
 def speaker_folds(items, folds: int, seed: int) -> np.ndarray:
@@ -471,6 +482,8 @@ def parse_args(argv=None):
     a("--weight-decay", type=float, default=0.05)
     a("--channels", type=int, default=128)
     a("--dropout", type=float, default=0.3)
+    a("--mixup", type=float, default=0.0, help="α > 0: train the head on mixed pairs of embeddings, "
+      "λ ~ Beta(α, α) (models/README.md: 0.4)")
     a("--folds", type=int, default=1, help="F > 1: split the training speakers into F folds and "
       "train one head per fold on the others, so that each training copy's logits come from a head "
       "that never saw its speaker (softer, honest targets); validation and test use the F heads' "
@@ -488,6 +501,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.folds < 1:
         raise SystemExit(f"oww_teacher: --folds must be at least 1, not {args.folds}")
+    if not args.mixup >= 0:
+        raise SystemExit(f"oww_teacher: --mixup must be 0 (off) or positive, not {args.mixup}")
     torch.set_num_threads(max(1, args.threads))
     labels = list(SPEECH_COMMANDS_LABELS)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -558,6 +573,8 @@ def main(argv=None):
     hp = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
           "weight_decay": args.weight_decay, "channels": args.channels, "dropout": args.dropout,
           "seed": args.seed}
+    if args.mixup > 0:      # absent at 0, so that heads trained before the flag are found again
+        hp["mixup"] = args.mixup
     fold_of = speaker_folds(tr_items, args.folds, args.seed)
     rows_fold = np.repeat(fold_of, K)           # e_tr is clip-major: row c*K + k
     heads, records = [], []
