@@ -200,14 +200,19 @@ def _fake_embeddings(n_per_class, rng, W=16, dim=96):
     return e, y, patterns
 
 
-def test_head_learns_a_tiny_embedding_set():
-    rng = np.random.default_rng(0)
-    e, y, patterns = _fake_embeddings(12, rng)
-    ev, yv = _fake_embeddings(4, np.random.default_rng(1))[:2]
-    # the validation set must use the same class patterns
-    ev = np.random.default_rng(2).standard_normal(ev.shape).astype(np.float32) * 0.5
+def _tiny_head_task():
+    """12 training and 4 validation sets of embeddings per class; validation uses the training
+    set's class patterns, at a fixed time step."""
+    e, y, patterns = _fake_embeddings(12, np.random.default_rng(0))
+    yv = np.repeat(np.arange(len(SPEECH_COMMANDS_LABELS)), 4)
+    ev = np.random.default_rng(2).standard_normal((len(yv),) + e.shape[1:]).astype(np.float32) * 0.5
     for i, c in enumerate(yv):
         ev[i, 5:7] += patterns[c]
+    return e, y, ev, yv
+
+
+def test_head_learns_a_tiny_embedding_set():
+    e, y, ev, yv = _tiny_head_task()
     logs = []
     head, rec = O.train_head(e, y, ev, yv, epochs=15, batch_size=32, lr=3e-3, channels=32,
                              seed=0, log=logs.append)
@@ -222,11 +227,7 @@ def test_head_learns_a_tiny_embedding_set():
 
 
 def test_a_mixup_head_learns_from_mixed_pairs():
-    e, y, patterns = _fake_embeddings(12, np.random.default_rng(0))
-    ev = np.random.default_rng(2).standard_normal((48, e.shape[1], e.shape[2])).astype(np.float32) * 0.5
-    yv = np.repeat(np.arange(12), 4)
-    for i, c in enumerate(yv):
-        ev[i, 5:7] += patterns[c]
+    e, y, ev, yv = _tiny_head_task()
     kw = dict(epochs=15, batch_size=32, lr=3e-3, channels=32, seed=0, log=lambda m: None)
     plain, _ = O.train_head(e, y, ev, yv, **kw)
     mixed, rec = O.train_head(e, y, ev, yv, mixup=0.4, **kw)
