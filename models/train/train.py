@@ -454,6 +454,27 @@ def require_same_held_out(source: str, trained_on: dict, args):
                          f"those of seed {args.seed}, val_fraction {args.val_fraction}: give the same")
 
 
+# What a resumed run may do differently: how it is carried out and for how long, not what it learns.
+RESUME_MAY_CHANGE = {"resume", "threads", "device", "compile", "epochs", "stop_at", "time_schedule",
+                     "export", "export_best", "log_every", "eval_batch_size", "test_at_end"}
+
+
+def require_same_run(path: str, saved: dict, now: dict, what: str):
+    """--resume continues the run that saved `path`. A checkpoint left in OUT_DIR by other flags or
+    another teacher (an older recipe, a retrained teacher head) would otherwise be trained on, or
+    a finished one exported, as if it were this run. Keys the checkpoint lacks (flags added
+    since it was saved) are not compared."""
+    def same(a, b):     # as JSON: a tuple equals its list, NaN its NaN
+        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+    differ = sorted(k for k in saved.keys() & now.keys() if k not in RESUME_MAY_CHANGE
+                    and not same(saved[k], now[k]))
+    if differ:
+        shown = "; ".join(f"{k}: {saved[k]!r} there, {now[k]!r} now" for k in differ)
+        raise SystemExit(f"{path} was saved by a run with other {what} ({shown}): resume with the "
+                         f"same, or start afresh in another --out-dir (or remove {os.path.dirname(path)})")
+
+
 def main(argv=None):
     args = parse_args(argv)
     draw_seed = args.seed if args.draw_seed is None else args.draw_seed
@@ -541,11 +562,11 @@ def main(argv=None):
         ck = torch.load(resume, map_location=device, weights_only=False)
         if ck.get("arch", "s4") != ("stages" if stages_arch else "s4"):
             raise SystemExit(f"{resume} is a checkpoint of another --arch")
+        require_same_run(resume, ck.get("args", {}), vars(args), "flags")
+        resumed_trained_on = ck.get("trained_on", {})
         model.cfg = cfg = config_from_dict(ck.get("arch", "s4"), ck["model_config"])
         model.load_state_dict(ck["model"])
         if hint is not None:
-            if ck.get("hint") is None:
-                raise SystemExit(f"{resume} was trained without --kd-hint")
             hint.load_state_dict(ck["hint"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
@@ -616,6 +637,8 @@ def main(argv=None):
         class_weight = torch.ones(len(labels), device=device)
         class_weight[labels.index("_unknown_")] = args.unknown_weight
         trained_on["unknown_weight"] = args.unknown_weight
+    if resume:
+        require_same_run(resume, resumed_trained_on, trained_on, "data or teacher")
     best_path = args.export_best or os.path.join(args.out_dir, "best.safetensors")
     if best_path == "none":
         best_path = ""

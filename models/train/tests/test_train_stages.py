@@ -78,6 +78,16 @@ def test_stages_training_from_a_teacher_cache_and_resume(tmp_path, monkeypatch):
     assert isinstance(m, S.StagesModel)
     with torch.no_grad():
         assert m(torch.zeros(1, 44100, dtype=torch.float64), rate=16000 / 44100).shape == (1, 12)
+    # a checkpoint saved by other flags, or from another teacher's logits, is not resumed
+    with pytest.raises(SystemExit, match="other flags .kd_alpha: 0.5 there, 0.9 now"):
+        train.main(common + ["--epochs", "3", "--resume", "auto", "--kd-alpha", "0.9"])
+    with open(os.path.join(cache, "meta.json")) as f:
+        meta_c = json.load(f)
+    with open(os.path.join(cache, "meta.json"), "w") as f:
+        json.dump({**meta_c, "teacher": "a retrained head"}, f)
+    with pytest.raises(SystemExit, match="other data or teacher .teacher_cache"):
+        train.main(common + ["--epochs", "3", "--resume", "auto"])
+    assert torch.load(os.path.join(out, "last.pt"), weights_only=False)["epoch"] == 2
     # a cache made for other validation speakers is refused
     other = str(tmp_path / "other")
     _fake_cache(root, other, seed=5, val_fraction=0.25)
