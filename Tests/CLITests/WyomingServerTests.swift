@@ -11,10 +11,11 @@ import Glibc
 /// 16 and 48 kHz over TCP and a Unix socket (no resampling on either side), noise, two clients at
 /// once, broken clients, SIGHUP; and `listen --output names`, the external wake program contract.
 ///
-/// The clips are the bundled samples and test-speaker clips that the bundled model classifies as
-/// their own word with a wide margin at both rates (`s4listen classify`, chosen at run time), so
-/// the tests follow the model file rather than hard-coding what one model says. Only loopback
-/// addresses are used.
+/// The clips are the bundled samples and test-speaker clips that the bundled model detects as
+/// their own word with a wide margin at both rates, each with a second of silence around it as the
+/// streams below have (`s4listen classify` on the padded clip, chosen at run time), so the tests
+/// follow the model file rather than hard-coding what one model says. Only loopback addresses
+/// are used.
 @Suite(.serialized) struct WyomingServerTests {
     static let client = CLI.packageRoot.appendingPathComponent("tools/wyoming_client.py").path
     static let testClips = CLI.packageRoot.appendingPathComponent("../shared/data/speech-commands/test").standardized
@@ -29,9 +30,11 @@ import Glibc
         let at48k: String
     }
 
-    /// Up to four clips of different words, each classified as its word with probability ≥ 0.9 at
+    /// Up to four clips of different words, each detected as its word with probability ≥ 0.9 at
     /// 16 and at 48 kHz by the bundled model. The server and `listen` run with `--threshold` set
     /// to that selection level: these tests are about the protocol, not the model's threshold.
+    /// (A clip is chosen by its detection in silence, not by classifying it alone: the detector's
+    /// windows start where the word's onset puts them, and a model may be less sure there.)
     static let selectionLevel = "0.9"
     static let clips: [Clip] = {
         var candidates: [(word: String, path: String)] = ["yes", "stop"].map {
@@ -45,13 +48,18 @@ import Glibc
             candidates += files.prefix(3).map { (word, folder.appendingPathComponent($0).path) }
         }
         var converted: [Clip] = []
-        for (word, path) in candidates {
-            let at48k = CLI.path("\(word)-48k.wav")
+        var padded: [String: String] = [:]  // a clip's file → the same with a second of silence around it
+        for (index, (word, path)) in candidates.enumerated() {
+            let at48k = CLI.path("\(word)-\(index)-48k.wav")
             guard (try? Program.run("sox", [path, "-r", "48000", at48k]).status) == 0 else { continue }
+            for file in [path, at48k] {
+                let around = CLI.path("\(word)-\(index)-\(file == path ? "16k" : "48k")-padded.wav")
+                guard (try? Program.run("sox", [file, around, "pad", "1", "1"]).status) == 0 else { continue }
+                padded[file] = around
+            }
             converted.append(Clip(word: word, at16k: path, at48k: at48k))
         }
-        let files = converted.flatMap { [$0.at16k, $0.at48k] }
-        guard let result = try? CLI.run(["classify"] + files, timeout: 120) else { return [] }
+        guard let result = try? CLI.run(["classify"] + padded.values.sorted(), timeout: 120) else { return [] }
         var verdicts: [String: (label: String, score: Double)] = [:]
         for line in result.lines {
             if let file = line["file"] as? String, let label = line["label"] as? String, let score = line["score"] as? Double {
@@ -59,7 +67,7 @@ import Glibc
             }
         }
         func reliable(_ file: String, _ word: String) -> Bool {
-            verdicts[file].map { $0.label == word && $0.score >= 0.9 } ?? false
+            padded[file].flatMap { verdicts[$0] }.map { $0.label == word && $0.score >= Double(selectionLevel)! } ?? false
         }
         var chosen: [Clip] = []
         for clip in converted where reliable(clip.at16k, clip.word) && reliable(clip.at48k, clip.word) {
