@@ -50,7 +50,9 @@ def main():
     parser.add_argument("--clips", required=True, help="validation speakers' clips (make val-clips)")
     parser.add_argument("--noise", required=True)
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.85,0.9,0.93,0.95,0.97,0.98,0.99,0.995,0.999")
+    # every 0.01 where models have put their rule's choice (0.82-0.95), coarse below
+    fine = ",".join(f"{t / 100:g}" for t in range(75, 100))
+    parser.add_argument("--thresholds", default=f"0.5,0.6,0.7,{fine},0.995,0.999")
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--binary", default=str(HERE / ".build/release/s4listen"))
     parser.add_argument("--model", default=None)
