@@ -103,11 +103,13 @@ model-eval: build
 # time in models/README.md), resumable: a rerun reuses every finished phase and resumes training.
 #  1. the teacher (training only, never shipped): Google's speech_embedding from the openwakeword
 #     0.5.1 wheel (fetched by pip, checked by sha256), a small head trained on the training
-#     speakers, and its logits on 3 augmented copies of each training clip (runs/oww-cache);
+#     speakers on mixed pairs of embeddings (mixup), and its logits on 3 augmented copies of each
+#     training clip (runs/oww-cache);
 #  2. the student: the stages network (S4D filter bank at the input rate, 10 ms frames, six S4D
-#     blocks at the frame clock), distilled from the cached logits at drawn rates 8-48 kHz, in
-#     two phases (runs/stages-oww, then runs/stages-oww-2, which exports default.safetensors).
-# Measured as 9 + 68 + 31 minutes on two threads (models/README.md).
+#     blocks of width 192 at the frame clock), distilled from the cached logits at drawn rates
+#     8-48 kHz, in two phases (runs/stages-oww, then runs/stages-oww-2, which exports
+#     default.safetensors).
+# Measured as 9 + 45 + 16 minutes on two threads (models/README.md).
 # TEACHER=logmel uses the log-mel CNN teacher of teacher.py instead (no pretrained weights).
 TEACHER      ?= oww
 # glibc hands PyTorch's large per-step buffers back to the kernel and faults them in again on the
@@ -117,7 +119,7 @@ TRAIN_THREADS ?= 2
 # What both student phases share: batch, rates, speed, validation, resume.
 STUDENT_FLAGS := --arch stages --threads $(TRAIN_THREADS) --batch-size 32 --weight-decay 0.05 --warmup-steps 100 \
                  --multirate-prob 0.5 --min-rate 8000 --max-rate 48000 --speed-min 0.9 --speed-max 1.1 \
-                 --eval-rates 16000,8000 --resume auto
+                 --eval-rates 16000,8000 --resume auto --d-model 192
 # Phase 1 from scratch with the bank frozen throughout: the frame stages learn from its stored log
 # frames of each teacher copy at 12 drawn (rate, speed) pairs (--frozen-frames; the log-mel teacher
 # runs live, so with it phase 1 hears raw audio instead). Phase 2: a warm restart of 15 epochs from
@@ -135,7 +137,7 @@ train-model:
 ifeq ($(TEACHER),logmel)
 	cd models/train && python3 teacher.py --threads $(TRAIN_THREADS) --out-dir runs/teacher
 else
-	cd models/train && python3 oww_teacher.py --threads $(TRAIN_THREADS)
+	cd models/train && python3 oww_teacher.py --threads $(TRAIN_THREADS) --mixup 0.4
 endif
 	cd models/train && $(TRAIN_ENV) python3 train.py $(STUDENT_FLAGS) $(PHASE1_FLAGS) $(TEACHER_$(TEACHER)) \
 		--out-dir runs/stages-$(TEACHER)

@@ -6,7 +6,7 @@ public struct DetectorConfiguration: Sendable {
     /// the targets for wrong labels and false alarms: `make threshold-sweep`); the rule and that
     /// model's figures are in models/README.md. Lower it to miss fewer words at the cost of more
     /// errors.
-    public var threshold: Float = 0.93
+    public var threshold: Float = 0.83
     /// Also report `_unknown_`, `_silence_` and commands under the threshold (as events whose
     /// label is what the model said).
     public var reportEverything = false
