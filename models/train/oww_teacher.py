@@ -6,9 +6,11 @@ Speech Data", ICASSP 2020), in the ONNX conversion shipped in the openwakeword 0
 on the sequence of embeddings of a clip is trained on the training speakers only, and its
 logits on the augmented training copies are written for the S4 student
 (`train.py --teacher-cache DIR`). With --folds F, F heads each leave one fold of the training
-speakers out, and each copy's logits come from the head that never heard its speaker:
+speakers out, and each copy's logits come from the head that never heard its speaker; with
+--heads H, H heads of different seeds all train on them and their mean logits are cached:
 
-    python oww_teacher.py [--folds 5] [--extra-train runs/synth] [--threads 1] [--score-test]
+    python oww_teacher.py [--mixup 0.4] [--folds 5 | --heads 3] [--extra-train runs/synth]
+                          [--threads 1] [--score-test]
 
 Features (onnxruntime, CPU, one intra-op thread unless --threads):
   1-s clip (float32 at int16 scale, ±32767), zero-padded by --pad-ms on each side
@@ -404,9 +406,7 @@ def ensemble_predict(heads: list, e) -> torch.Tensor:
 
 
 def out_of_fold_logits(heads: list, e, rows_fold: np.ndarray) -> torch.Tensor:
-    """Each row's logits from the head that did not train on its fold (one head: its own)."""
-    if len(heads) == 1:
-        return predict(heads[0], e)
+    """Each row's logits from the head that did not train on its fold."""
     out = torch.zeros(len(e), heads[0].config["n_classes"])
     for f, head in enumerate(heads):
         rows = np.flatnonzero(rows_fold == f)
@@ -488,6 +488,8 @@ def parse_args(argv=None):
       "train one head per fold on the others, so that each training copy's logits come from a head "
       "that never saw its speaker (softer, honest targets); validation and test use the F heads' "
       "mean logits")
+    a("--heads", type=int, default=1, help="H > 1: train H heads on all the training speakers, "
+      "seeds --seed to --seed + H - 1, and cache their mean logits (an ensemble; not with --folds)")
     a("--retrain-head", action="store_true", help="train the head again even if one is saved")
     a("--score-test", action="store_true", help="also score the head once on test/ (report only)")
     return ap.parse_args(argv)
@@ -501,6 +503,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.folds < 1:
         raise SystemExit(f"oww_teacher: --folds must be at least 1, not {args.folds}")
+    if args.heads < 1 or (args.heads > 1 and args.folds > 1):
+        raise SystemExit(f"oww_teacher: --heads must be at least 1, and 1 with --folds, not {args.heads}")
     if not args.mixup >= 0:
         raise SystemExit(f"oww_teacher: --mixup must be 0 (off) or positive, not {args.mixup}")
     torch.set_num_threads(max(1, args.threads))
@@ -577,9 +581,13 @@ def main(argv=None):
         hp["mixup"] = args.mixup
     fold_of = speaker_folds(tr_items, args.folds, args.seed)
     rows_fold = np.repeat(fold_of, K)           # e_tr is clip-major: row c*K + k
+    # (fold, seed) of each head: one per fold, or --heads seeds on all the training speakers
+    members = [(f, args.seed) for f in range(args.folds)] if args.folds > 1 else \
+        [(0, args.seed + h) for h in range(args.heads)]
     heads, records = [], []
-    for f in range(args.folds):
-        key = hp if args.folds == 1 else {**hp, "fold": f, "folds": args.folds}
+    for n, (f, seed) in enumerate(members):
+        head_hp = {**hp, "seed": seed}      # the first head's is hp: heads trained before are found
+        key = head_hp if args.folds == 1 else {**head_hp, "fold": f, "folds": args.folds}
         head_path = os.path.join(stage, "head-" + fingerprint(key) + ".pt")
         if os.path.exists(head_path) and not args.retrain_head:
             ck = torch.load(head_path, weights_only=False)
@@ -587,10 +595,10 @@ def main(argv=None):
             head.load_state_dict(ck["model"])
             head.eval()
             record = ck["record"]
-            log(f"head {f + 1}/{args.folds}: reusing {head_path}")
+            log(f"head {n + 1}/{len(members)}: reusing {head_path}")
         else:
             fit = rows_fold != f if args.folds > 1 else slice(None)
-            head, record = train_head(e_tr[fit], np.repeat(ytr, K)[fit], e_va, yva, log=log, **hp)
+            head, record = train_head(e_tr[fit], np.repeat(ytr, K)[fit], e_va, yva, log=log, **head_hp)
             torch.save({"model": head.state_dict(), "record": record, "setting": fingerprint(setting),
                         "seed": args.seed, "val_fraction": args.val_fraction, "fold": f,
                         "folds": args.folds}, head_path)
@@ -598,13 +606,13 @@ def main(argv=None):
         records.append(record)
     va_acc = accuracy(ensemble_predict(heads, e_va), yva)
     timing["head"] = time.time() - t0
-    log(f"heads: {args.folds} x {sum(p.numel() for p in heads[0].parameters())} parameters, best "
+    log(f"heads: {len(heads)} x {sum(p.numel() for p in heads[0].parameters())} parameters, best "
         f"epochs {[r['epoch'] for r in records]}, validation (their mean logits) 12-class "
         f"{va_acc['twelve_class']:.4f}, ten-word {va_acc['ten_word']:.4f} ({timing['head']:.1f}s)")
 
     # ---- 5. cache ----
     t0 = time.time()
-    logits = out_of_fold_logits(heads, e_tr, rows_fold)
+    logits = out_of_fold_logits(heads, e_tr, rows_fold) if args.folds > 1 else ensemble_predict(heads, e_tr)
     tr_acc = accuracy(logits, np.repeat(ytr, K))["twelve_class"]
     p_max = logits.softmax(-1).amax(-1)
     logits = logits.numpy().reshape(C, K, len(labels))
@@ -617,7 +625,7 @@ def main(argv=None):
             "teacher": {"wheel": WHEEL, "sha256": hashes, "pad_ms": args.pad_ms,
                         "embeddings_per_clip": W, "head": records[0]["config"],
                         "head_epochs": [r["epoch"] for r in records], "folds": args.folds,
-                        "head_train_hyper": hp},
+                        "head_train_hyper": hp, **({"heads": args.heads} if args.heads > 1 else {})},
             "head_val_accuracy": va_acc["twelve_class"],
             "head_val_ten_word": va_acc["ten_word"],
             "head_train_copies_accuracy": tr_acc,

@@ -405,3 +405,23 @@ def test_folds_write_a_cache_of_out_of_fold_logits(tmp_path, fake_models):
     assert np.isfinite(np.load(os.path.join(cache, "logits.npy"))).all()
     with pytest.raises(SystemExit, match="--folds must be at least 1"):
         O.main(["--data", root, "--folds", "0"])
+
+
+def test_heads_cache_the_mean_logits_of_heads_of_other_seeds(tmp_path, fake_models):
+    root = str(tmp_path / "sc")
+    _make_dataset(root)
+    common = ["--data", root, "--val-fraction", "0.3", "--seed", "3", "--copies", "1", "--pad-ms",
+              "250", "--work-dir", str(tmp_path / "work"), "--epochs", "2", "--channels", "8"]
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    O.main(common + ["--cache-dir", one])
+    O.main(common + ["--cache-dir", two, "--heads", "2"])
+    stage = [d for d in os.listdir(tmp_path / "work") if d.startswith("stage-")]
+    heads = sorted(f for f in os.listdir(tmp_path / "work" / stage[0]) if f.startswith("head-"))
+    assert len(heads) == 2                      # the first head of two is the single head, reused
+    meta_one = json.load(open(os.path.join(one, "meta.json")))["teacher"]
+    meta_two = json.load(open(os.path.join(two, "meta.json")))["teacher"]
+    assert "heads" not in meta_one and meta_two["heads"] == 2 and len(meta_two["head_epochs"]) == 2
+    first, mean = np.load(os.path.join(one, "logits.npy")), np.load(os.path.join(two, "logits.npy"))
+    assert np.isfinite(mean).all() and not np.allclose(first, mean)
+    with pytest.raises(SystemExit, match="--heads must be at least 1, and 1 with --folds"):
+        O.main(common + ["--heads", "2", "--folds", "2"])
