@@ -13,11 +13,11 @@ public struct DetectorConfiguration: Sendable {
     /// Analysis frame of the energy gate, seconds.
     public var frameSeconds = 0.010
     /// A frame is loud when its energy exceeds the noise floor by this much (dB)…
-    public var onsetDecibels: Double = 12
+    public var onsetDecibels: Double = 9
     /// …and quiet again below floor + this (dB).
     public var offsetDecibels: Double = 8
     /// Loud frames in a row that start an utterance.
-    public var onsetFrames = 3
+    public var onsetFrames = 5
     /// Quiet frames in a row that end it.
     public var offsetFrames = 20
     /// Frames never quieter than this (dBFS) count as silence whatever the floor (keeps digital
@@ -32,11 +32,16 @@ public struct DetectorConfiguration: Sendable {
     /// their probabilities are averaged. Training clips place words 0.1–0.5 s into the window.
     public var windowLeads: [Double] = [0.15, 0.35]
     /// An utterance whose loudest frame comes at least this long after its onset, and whose
-    /// windows find no command (`_silence_` or `_unknown_` wins), is classified once more with
+    /// windows are not sure of a command (`secondLookBelow`), is classified once more with
     /// windows placed by that frame: a sound just before the word (a breath, a door, the louder
     /// room of another recording) opened the utterance early and its windows cut the word off.
-    /// Seconds; `nil` turns the second look off.
-    public var secondLookAfter: Double? = 0.45
+    /// Of the two looks, the one surer of a command decides. Seconds; `nil` turns the second
+    /// look off.
+    public var secondLookAfter: Double? = 0.3
+    /// A first look whose likeliest command is under this probability may get a second look. A
+    /// fixed value rather than the threshold, so that what `--all` reports, filtered by a
+    /// threshold, is what that threshold reports (`make threshold-sweep` relies on it).
+    public var secondLookBelow: Float = 0.95
     /// Where the second look puts the word's start: this long before the loudest frame (a
     /// word's vowel peaks about this far in), seconds. Its windows then start `windowLeads`
     /// before that.

@@ -9,9 +9,10 @@ import S4Core
 /// event. An onset while an utterance is still being decided cuts that utterance's windows short
 /// there: their rest is zeros (as short clips were padded in training) and it is decided at once.
 /// So a click just before a word does not hide the word, and no window holds two utterances: one
-/// word gives one event. A sound that runs into the word (a breath, a noisy room) can open the
-/// utterance too early for its windows to hold the word: when they find no command and the
-/// loudest frame came late, the utterance gets a second look with windows placed by that frame.
+/// word gives one event. A sound that runs into the word (a breath, a noisy room, the louder
+/// room of a recording) can open the utterance too early for its windows to hold the word: when
+/// they are not sure of a command and the loudest frame came late, the utterance gets a second
+/// look with windows placed by that frame, and the look surer of a command is the decision.
 ///
 /// Everything happens frame by frame at fixed sample positions, so a file, a pipe and a live
 /// device delivering the same samples in any chunking give the same events. Memory is fixed at
@@ -57,7 +58,14 @@ public final class KeywordDetector {
         var probabilities: [[Float]?]
         /// The loudest frame while the gate was open: its start sample and level (dB).
         var peak: (start: Int, level: Double)
-        let isSecondLook: Bool
+        /// During a second look: the first look's onset and mean probabilities.
+        let firstLook: Look?
+    }
+
+    /// One look's verdict on an utterance: its windows' mean probabilities.
+    private struct Look {
+        let onset: Int
+        let probabilities: [Float]
     }
     private var utterance: Utterance?
 
@@ -178,11 +186,11 @@ public final class KeywordDetector {
         return conclude(current, decidedAt: history.end, mayLookAgain: false)
     }
 
-    private func startUtterance(onset: Int, offset: Int? = nil, isSecondLook: Bool = false) {
+    private func startUtterance(onset: Int, offset: Int? = nil, firstLook: Look? = nil) {
         let starts = windows.leads.map { max(history.oldest, onset - $0) }
         utterance = Utterance(
             onset: onset, offset: offset, starts: starts, probabilities: starts.map { _ in nil },
-            peak: (onset, -.infinity), isSecondLook: isSecondLook)
+            peak: (onset, -.infinity), firstLook: firstLook)
         for (state, windowStart) in zip(windows.states, starts) {
             state.reset()
             // Catch the window up to the current frame from the history ring.
@@ -219,36 +227,43 @@ public final class KeywordDetector {
         return conclude(current, decidedAt: frameEnd, mayLookAgain: true)
     }
 
-    /// Ends the utterance in progress with its decision; a model waiting for it takes over. An
-    /// utterance that found no command and peaked late gets a second look (not when a new onset
-    /// is cutting it short: that utterance takes over).
+    /// Ends the utterance in progress with its decision, or starts its second look (not when a new
+    /// onset is cutting it short: that utterance takes over). A model waiting for the decision
+    /// takes over after it, so both looks are by the same model.
     private func conclude(_ decided: Utterance, decidedAt: Int, mayLookAgain: Bool) -> DetectionEvent? {
         utterance = nil
-        let (event, winner) = decide(decided, decidedAt: decidedAt)
-        takeNextModel()
-        if mayLookAgain, !decided.isSecondLook, !Vocabulary.isCommand(winner),
+        let windows = decided.probabilities.compactMap { $0 }
+        let mean = (0..<model.labels.count).map { k in windows.reduce(Float(0)) { $0 + $1[k] } / Float(windows.count) }
+        let look = Look(onset: decided.onset, probabilities: mean)
+        if mayLookAgain, decided.firstLook == nil, commandScore(look) < configuration.secondLookBelow,
             let after = configuration.secondLookAfter,
             decided.peak.start - decided.onset >= Int((after * sampleRate).rounded())
         {
             let wordStart = decided.peak.start - Int((configuration.peakLag * sampleRate).rounded())
-            startUtterance(onset: wordStart, offset: decided.offset, isSecondLook: true)
+            startUtterance(onset: wordStart, offset: decided.offset, firstLook: look)
+            return nil
         }
+        var chosen = look
+        if let first = decided.firstLook, commandScore(first) > commandScore(look) { chosen = first }
+        let event = decide(chosen, offset: decided.offset, decidedAt: decidedAt)
+        takeNextModel()
         return event
     }
 
-    /// The event to report, if any, and the winning label (whether reported or not).
-    private func decide(_ decided: Utterance, decidedAt: Int) -> (DetectionEvent?, winner: String) {
-        let windows = decided.probabilities.compactMap { $0 }
-        let labels = model.labels
-        let mean = (0..<labels.count).map { k in windows.reduce(Float(0)) { $0 + $1[k] } / Float(windows.count) }
-        let end = decided.offset ?? gate.quietRunStart ?? decidedAt
-        let ranked = zip(labels, mean).sorted { $0.1 > $1.1 }.map { (label: $0.0, probability: $0.1) }
+    /// The probability of a look's likeliest command: how sure it is that it heard one.
+    private func commandScore(_ look: Look) -> Float {
+        zip(model.labels, look.probabilities).filter { Vocabulary.isCommand($0.0) }.map(\.1).max() ?? 0
+    }
+
+    /// The event to report, if any.
+    private func decide(_ look: Look, offset: Int?, decidedAt: Int) -> DetectionEvent? {
+        let end = offset ?? gate.quietRunStart ?? decidedAt
+        let ranked = zip(model.labels, look.probabilities).sorted { $0.1 > $1.1 }.map { (label: $0.0, probability: $0.1) }
         let best = ranked[0]
         let isCommand = Vocabulary.isCommand(best.label) && best.probability >= configuration.threshold
-        guard isCommand || configuration.reportEverything else { return (nil, best.label) }
-        let event = DetectionEvent(
-            label: best.label, score: best.probability, start: Double(decided.onset) / sampleRate,
+        guard isCommand || configuration.reportEverything else { return nil }
+        return DetectionEvent(
+            label: best.label, score: best.probability, start: Double(look.onset) / sampleRate,
             end: Double(end) / sampleRate, decidedAt: Double(decidedAt) / sampleRate, scores: ranked)
-        return (event, best.label)
     }
 }

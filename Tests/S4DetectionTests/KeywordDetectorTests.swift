@@ -216,9 +216,9 @@ import Testing
         try #require(events.count == 2, "\(events.map(\.start))")
         let (click, word) = (events[0], events[1])
         #expect(abs(click.start - 1.0) < 0.015 && abs(word.start - 1.45) < 0.015)
-        // Decided when the gate confirmed the word (three loud frames), with zeros from the start
-        // of that frame on.
-        #expect(abs(click.decidedAt - (word.start + 0.03)) < 0.011)
+        // Decided when the gate confirmed the word (`onsetFrames` loud frames of 10 ms), with
+        // zeros from the start of that frame on.
+        #expect(abs(click.decidedAt - (word.start + 0.01 * Double(Self.everything.onsetFrames))) < 0.011)
         let cut = Int((click.decidedAt * 16000).rounded()) - 160
         let onset = Int((click.start * 16000).rounded())
         let classifier = Classifier(model: Self.model, sampleRate: 16000, mode: .recurrent)
@@ -243,8 +243,9 @@ import Testing
     }
 
     /// Softer noise from 1.0 s runs into a burst at 1.6 s (a breath before a word): the gate opens
-    /// at 1.0 s and its windows (ending at 1.65 and 1.85 s) cut the burst off. When they find no
-    /// command, the utterance is classified again with windows placed by its loudest frame.
+    /// at 1.0 s and its windows (ending at 1.65 and 1.85 s) cut the burst off. When they are not
+    /// sure of a command, the utterance is classified again with windows placed by its loudest
+    /// frame, and the look surer of a command is the one decision.
     @Test func aWordLateInItsUtteranceGetsASecondLook() throws {
         var rng = SeededGenerator(seed: 3)
         let burst = Self.scene(seconds: 4, onsets: [1.6], length: 0.4)
@@ -252,39 +253,67 @@ import Testing
             let t = Double(i) / 16000
             return x + (t >= 1.0 && t < 1.6 ? Float(0.03 * rng.normal()) : 0)
         }
+        // The loudest 10 ms frame between the onset and the first look's decision (1.85 s), as
+        // the gate measures it; the second look puts the word's start `peakLag` before it.
+        let frames = (100..<185).map { k in
+            (start: k * 160, level: samples[(k * 160)..<(k * 160 + 160)].reduce(0) { $0 + Double($1) * Double($1) })
+        }
+        let peak = try #require(frames.max { $0.level < $1.level }).start
+        let wordStart = peak - Int((Self.everything.peakLag * 16000).rounded())
+        #expect(peak >= 25600)
+
+        /// Each look's mean probabilities, classified directly.
+        func look(_ model: S4Model, onset: Int) -> [Float] {
+            let classifier = Classifier(model: model, sampleRate: 16000, mode: .recurrent)
+            var mean = [Float](repeating: 0, count: model.labels.count)
+            for lead in Self.everything.windowLeads {
+                let start = onset - Int((lead * 16000).rounded())
+                let p = Classification.softmax(classifier.logits(Array(samples[start..<(start + 16000)])))
+                for k in mean.indices { mean[k] += p[k] / Float(Self.everything.windowLeads.count) }
+            }
+            return mean
+        }
+        func run(_ model: S4Model, _ configuration: DetectorConfiguration = Self.everything) -> [DetectionEvent] {
+            let detector = KeywordDetector(model: model, sampleRate: 16000, configuration: configuration)
+            return detector.process(samples) + detector.finish()
+        }
+        func expectScores(_ event: DetectionEvent, _ mean: [Float], _ model: S4Model) {
+            for (label, probability) in event.scores {
+                #expect(abs(probability - mean[model.labels.firstIndex(of: label)!]) < 1e-5, "\(label)")
+            }
+        }
+
+        // A model of non-commands is sure of none: the second look decides.
         var configuration = RandomModelConfiguration()
         configuration.width = 8
         configuration.labels = ["_unknown_", "_silence_"]
         let nonCommands = S4Model.random(configuration)
-        let detector = KeywordDetector(model: nonCommands, sampleRate: 16000, configuration: Self.everything)
-        let events = detector.process(samples) + detector.finish()
-        try #require(events.count == 2, "\(events.map(\.start))")
-        #expect(abs(events[0].start - 1.0) < 0.015)
-        // The loudest 10 ms frame between the onset and the first decision, as the gate measures it.
-        let frames = (100..<Int(events[0].decidedAt * 100)).map { k in
-            (start: k * 160, level: samples[(k * 160)..<(k * 160 + 160)].reduce(0) { $0 + Double($1) * Double($1) })
-        }
-        let peak = try #require(frames.max { $0.level < $1.level }).start
-        let wordStart = peak - 3200  // peakLag 0.2 s
-        #expect(peak >= 25600 && abs(events[1].start - Double(wordStart) / 16000) < 1e-9)
-        let classifier = Classifier(model: nonCommands, sampleRate: 16000, mode: .recurrent)
-        var mean = [Float](repeating: 0, count: 2)
-        for lead in Self.everything.windowLeads {
-            let start = wordStart - Int((lead * 16000).rounded())
-            let p = Classification.softmax(classifier.logits(Array(samples[start..<(start + 16000)])))
-            for k in mean.indices { mean[k] += p[k] / Float(Self.everything.windowLeads.count) }
-        }
-        for (label, probability) in events[1].scores {
-            #expect(abs(probability - mean[nonCommands.labels.firstIndex(of: label)!]) < 1e-5, "\(label)")
-        }
-        // A first look that finds a command is the decision; no second look, and none when it is off.
+        let events = run(nonCommands)
+        try #require(events.count == 1, "\(events.map(\.start))")
+        #expect(abs(events[0].start - Double(wordStart) / 16000) < 1e-9)
+        expectScores(events[0], look(nonCommands, onset: wordStart), nonCommands)
+
+        // A model of commands: one event, the look whose likeliest command is likelier.
         configuration.labels = ["yes", "no"]
-        let commands = KeywordDetector(model: S4Model.random(configuration), sampleRate: 16000, configuration: Self.everything)
-        #expect((commands.process(samples) + commands.finish()).count == 1)
+        let commands = S4Model.random(configuration)
+        let (first, second) = (look(commands, onset: 16000), look(commands, onset: wordStart))
+        let surer = try #require(run(commands).first)
+        #expect(run(commands).count == 1)
+        let firstIsSurer = first.max()! > second.max()!
+        #expect(abs(surer.start - (firstIsSurer ? 1.0 : Double(wordStart) / 16000)) < 1e-9)
+        expectScores(surer, firstIsSurer ? first : second, commands)
+
+        // No second look for a first look sure enough, nor when it is off.
+        var sure = Self.everything
+        sure.secondLookBelow = 0
         var off = Self.everything
         off.secondLookAfter = nil
-        let once = KeywordDetector(model: nonCommands, sampleRate: 16000, configuration: off)
-        #expect((once.process(samples) + once.finish()).count == 1)
+        for configuration in [sure, off] {
+            let once = run(commands, configuration)
+            try #require(once.count == 1)
+            #expect(abs(once[0].start - 1.0) < 0.015)
+            expectScores(once[0], first, commands)
+        }
     }
 
     /// A model given while an utterance is being decided takes over once it is: that utterance
