@@ -242,17 +242,31 @@ import Testing
         #expect(events.map { ($0.start * 10).rounded() / 10 } == [1.0, 1.3, 1.6])
     }
 
+    /// Noise from 1.0 s running into a burst at 1.6 s (a breath before a word).
+    static func lateWordScene() -> [Float] {
+        var rng = SeededGenerator(seed: 3)
+        let burst = scene(seconds: 4, onsets: [1.6], length: 0.4)
+        return burst.enumerated().map { i, x in
+            let t = Double(i) / 16000
+            return x + (t >= 1.0 && t < 1.6 ? Float(0.03 * rng.normal()) : 0)
+        }
+    }
+
+    /// A random model whose labels are `_unknown_` and `_silence_` only: never sure of a command.
+    static func nonCommandModel(seed: UInt64 = 1) -> S4Model {
+        var configuration = RandomModelConfiguration()
+        configuration.width = 8
+        configuration.seed = seed
+        configuration.labels = ["_unknown_", "_silence_"]
+        return S4Model.random(configuration)
+    }
+
     /// Softer noise from 1.0 s runs into a burst at 1.6 s (a breath before a word): the gate opens
     /// at 1.0 s and its windows (ending at 1.65 and 1.85 s) cut the burst off. When they are not
     /// sure of a command, the utterance is classified again with windows placed by its loudest
     /// frame, and the look surer of a command is the one decision.
     @Test func aWordLateInItsUtteranceGetsASecondLook() throws {
-        var rng = SeededGenerator(seed: 3)
-        let burst = Self.scene(seconds: 4, onsets: [1.6], length: 0.4)
-        let samples = burst.enumerated().map { i, x in
-            let t = Double(i) / 16000
-            return x + (t >= 1.0 && t < 1.6 ? Float(0.03 * rng.normal()) : 0)
-        }
+        let samples = Self.lateWordScene()
         // The loudest 10 ms frame between the onset and the first look's decision (1.85 s), as
         // the gate measures it; the second look puts the word's start `peakLag` before it.
         let frames = (100..<185).map { k in
@@ -284,10 +298,9 @@ import Testing
         }
 
         // A model of non-commands is sure of none: the second look decides.
+        let nonCommands = Self.nonCommandModel()
         var configuration = RandomModelConfiguration()
         configuration.width = 8
-        configuration.labels = ["_unknown_", "_silence_"]
-        let nonCommands = S4Model.random(configuration)
         let events = run(nonCommands)
         try #require(events.count == 1, "\(events.map(\.start))")
         #expect(abs(events[0].start - Double(wordStart) / 16000) < 1e-9)
@@ -314,6 +327,27 @@ import Testing
             #expect(abs(once[0].start - 1.0) < 0.015)
             expectScores(once[0], first, commands)
         }
+    }
+
+    /// A model given between the two looks at an utterance waits for its decision: both looks
+    /// are by the old model.
+    @Test func aModelGivenDuringASecondLookWaitsForItsDecision() throws {
+        let samples = Self.lateWordScene()
+        let (old, new) = (Self.nonCommandModel(), Self.nonCommandModel(seed: 2))
+        func run(_ model: S4Model) -> [DetectionEvent] {
+            let detector = KeywordDetector(model: model, sampleRate: 16000, configuration: Self.everything)
+            return detector.process(samples) + detector.finish()
+        }
+        let detector = KeywordDetector(model: old, sampleRate: 16000, configuration: Self.everything)
+        // The first look is decided at 1.85 s (onset 1.0 s, lead 0.15 s); the second look's
+        // windows, placed by the burst, end after 2.2 s.
+        var events = detector.process(Array(samples[..<30400]))
+        #expect(events.isEmpty && detector.isDeciding)
+        detector.replaceModel(new)
+        events += detector.process(Array(samples[30400...])) + detector.finish()
+        let (byOld, byNew) = (run(old), run(new))
+        try #require(events.count == 1 && byOld.count == 1 && byNew.count == 1)
+        #expect(events == byOld && byOld != byNew)
     }
 
     /// A model given while an utterance is being decided takes over once it is: that utterance
