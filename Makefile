@@ -144,6 +144,7 @@ endif
 	cd models/train && $(TRAIN_ENV) python3 train.py $(STUDENT_FLAGS) $(PHASE2_FLAGS) $(TEACHER_$(TEACHER)) \
 		--init-from runs/stages-$(TEACHER)/last.pt --out-dir runs/stages-$(TEACHER)-2 \
 		--export ../default.safetensors
+	$(MAKE) threshold-sweep MODEL=models/default.safetensors THRESHOLD_WRITE=--write
 
 # The validation speakers' clips (held out of training) laid out like test/, for choosing the
 # detection threshold without touching test/:
@@ -155,9 +156,10 @@ val-clips:
 
 # The detection threshold by the rule in models/README.md: scenes of the validation speakers
 # (never test/), one `listen --all` run per seed, every threshold scored offline.
+# THRESHOLD_WRITE=--write stores the choice in MODEL as its detection_threshold (train-model does).
 threshold-sweep: build val-clips
 	python3 tools/threshold_sweep.py --clips $(VAL_CLIPS) --noise $(SHARED_DATA)/_background_noise_ \
-		--model $(MODEL)
+		--model $(MODEL) $(THRESHOLD_WRITE)
 
 # Synthetic speakers (espeak-ng and flite voices saying the words) for `train.py --extra-train`.
 SPEECH_SYNTH := espeak-ng flite

@@ -7,8 +7,12 @@ filtering one `--all` run per seed (events of a command word with score >= t) gi
 `listen --threshold t` would have printed. The rule (models/README.md): the lowest threshold whose
 mean over the seeds has wrong labels <= 3% and <= 5 false alarms per hour. Never run it on test/.
 
+With --write, the choice goes into the model file as `detection_threshold` (its tensors
+untouched), which `listen`, `classify` and `serve` use when no --threshold is given.
+
 Usage (after `make val-clips`):
   python3 tools/threshold_sweep.py --clips models/train/runs/val-clips --noise DIR [--seeds 1,2,3]
+      [--model FILE [--write]]
 """
 import argparse
 import json
@@ -56,7 +60,10 @@ def main():
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--binary", default=str(HERE / ".build/release/s4listen"))
     parser.add_argument("--model", default=None)
+    parser.add_argument("--write", action="store_true", help="store the rule's choice in --model's metadata")
     args = parser.parse_args()
+    if args.write and not args.model:
+        parser.error("--write needs --model: the file to write the threshold into")
     thresholds = [float(t) for t in args.thresholds.split(",")]
     check_split(args.binary, args.model, Path(args.clips))
     runs = []
@@ -84,6 +91,13 @@ def main():
     print(f"rule (wrong <= {100 * MAX_WRONG:.0f}%, <= {MAX_FALSE_ALARMS_PER_HOUR:.0f} FA/h): "
           f"{choice if choice is not None else 'no threshold in the list meets it'}")
     print(json.dumps({"choice": choice, "rows": rows}))
+    if args.write:
+        if choice is None:
+            sys.exit(f"{args.model}: no threshold in the list meets the rule, nothing written")
+        from export import set_metadata  # models/train, on sys.path through scene_eval
+
+        set_metadata(args.model, detection_threshold=choice)
+        print(f"{args.model}: detection_threshold {choice} written")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
+import S4Core
+
 /// The knobs of the detector, in audio time (never wall-clock time), with defaults for Speech
 /// Commands-style one-second utterances.
 public struct DetectorConfiguration: Sendable {
-    /// Minimum probability of the winning command for an event. The default is chosen for the
-    /// bundled model by a rule (the lowest threshold at which scenes of validation speakers meet
-    /// the targets for wrong labels and false alarms: `make threshold-sweep`); the rule and that
-    /// model's figures are in models/README.md. Lower it to miss fewer words at the cost of more
-    /// errors.
-    public var threshold: Float = 0.83
+    /// Minimum probability of the winning command for an event; `nil`: the model's own
+    /// (`threshold(for:)`). Lower it to miss fewer words at the cost of more errors.
+    public var threshold: Float?
+    /// For a model whose file names no `detection_threshold`: what the rule chose for the model
+    /// bundled when the key was introduced (models/README.md).
+    public static let defaultThreshold: Float = 0.83
     /// Also report `_unknown_`, `_silence_` and commands under the threshold (as events whose
     /// label is what the model said).
     public var reportEverything = false
@@ -48,4 +50,12 @@ public struct DetectorConfiguration: Sendable {
     public var peakLag: Double = 0.2
 
     public init() {}
+
+    /// The threshold in force for `model`: the one given, else the model's `detection_threshold`
+    /// (chosen for it on validation speakers by a rule: the lowest threshold at which their scenes
+    /// meet the targets for wrong labels and false alarms, `make threshold-sweep`), else
+    /// `defaultThreshold`. So a retrained model, also one swapped in by a reload, brings its own.
+    public func threshold(for model: S4Model) -> Float {
+        threshold ?? model.metadata.detectionThreshold ?? Self.defaultThreshold
+    }
 }

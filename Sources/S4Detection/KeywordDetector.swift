@@ -260,7 +260,7 @@ public final class KeywordDetector {
         let end = offset ?? gate.quietRunStart ?? decidedAt
         let ranked = zip(model.labels, look.probabilities).sorted { $0.1 > $1.1 }.map { (label: $0.0, probability: $0.1) }
         let best = ranked[0]
-        let isCommand = Vocabulary.isCommand(best.label) && best.probability >= configuration.threshold
+        let isCommand = Vocabulary.isCommand(best.label) && best.probability >= configuration.threshold(for: model)
         guard isCommand || configuration.reportEverything else { return nil }
         return DetectionEvent(
             label: best.label, score: best.probability, start: Double(look.onset) / sampleRate,

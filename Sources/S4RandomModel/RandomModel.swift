@@ -21,6 +21,8 @@ public struct RandomModelConfiguration: Sendable {
     public var sampleRate = 16000
     public var clipSeconds = 1.0
     public var seed: UInt64 = 1
+    /// Written as the model's `detection_threshold` when set.
+    public var detectionThreshold: Float?
 
     public init() {}
 }
@@ -118,10 +120,12 @@ extension S4Model {
             stages.append(stage(description, inputWidth: h0, steps: frames.stepRange))
         }
         let k = configuration.labels.count, last = descriptions[descriptions.count - 1].width
+        var extra: [String: Any] = ["untrained": true, "trained_on": "nothing: random weights (seed \(configuration.seed))"]
+        if let threshold = configuration.detectionThreshold { extra["detection_threshold"] = Double(threshold) }
         let metadata = ModelMetadata(
             labels: configuration.labels, sampleRate: configuration.sampleRate, inputMean: 0, inputStd: 0.1,
             clipSeconds: configuration.clipSeconds, stages: descriptions, pooling: configuration.frames?.pooling,
-            extra: ["untrained": true, "trained_on": "nothing: random weights (seed \(configuration.seed))"])
+            extra: extra)
         return S4Model(
             metadata: metadata, stages: stages, pooling: pooling, finalNorm: layerNorm(last),
             decoder: linear(last, k, scale: 1 / Double(last).squareRoot()))

@@ -24,7 +24,12 @@ public struct ModelReloader: Sendable {
     public func reload() -> S4Model? {
         do {
             let next = try load()
-            logger.notice("model reloaded", metadata: ["parameters": "\(next.parameterCount)"])
+            logger.notice(
+                "model reloaded",
+                metadata: [
+                    "parameters": "\(next.parameterCount)",
+                    "detection_threshold": "\(next.metadata.detectionThreshold.map { "\($0)" } ?? "none")",
+                ])
             notifier.notify("STATUS=model reloaded")
             return next
         } catch {

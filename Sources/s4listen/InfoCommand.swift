@@ -1,5 +1,6 @@
 import ArgumentParser
 import S4Core
+import S4Detection
 import S4Service
 
 struct InfoCommand: ParsableCommand {
@@ -34,6 +35,8 @@ struct InfoCommand: ParsableCommand {
         fields += [
             ("labels", .array(m.labels.map { .string($0) })),
             ("untrained", .bool(m.isUntrained)),
+            // What `listen`, `classify` and `serve` use without --threshold.
+            ("threshold", .number(Double(DetectorConfiguration().threshold(for: model)))),
             ("metadata", .raw(m.json)),
         ]
         try JSONLine.object(fields).emit()

@@ -57,12 +57,17 @@ extension ModelOptions {
         model: S4Model, configuration: DetectorConfiguration
     ) {
         let (model, path) = try load()
-        logger.debug("model loaded", metadata: ["path": "\(path)", "parameters": "\(model.parameterCount)"])
+        var configuration = DetectorConfiguration()
+        configuration.threshold = threshold.threshold
+        logger.debug(
+            "model loaded",
+            metadata: [
+                "path": "\(path)", "parameters": "\(model.parameterCount)",
+                "threshold": "\(configuration.threshold(for: model))",
+            ])
         if model.metadata.isUntrained {
             logger.warning("model \(path) is untrained (random weights): its labels are meaningless")
         }
-        var configuration = DetectorConfiguration()
-        configuration.threshold = threshold.threshold
         return (model, configuration)
     }
 }

@@ -3,11 +3,15 @@ import S4Detection
 
 /// `--threshold P`, shared by `listen` and `classify` so both refuse the same bad values.
 struct ThresholdOption: ParsableArguments {
-    @Option(help: "Minimum probability of a command for an event (0 to 1).")
-    var threshold: Float = DetectorConfiguration().threshold
+    @Option(
+        help: ArgumentHelp(
+            "Minimum probability of a command for an event (0 to 1).",
+            discussion: "Default: the model's own (detection_threshold in its file, chosen on validation speakers; "
+                + "a reloaded model brings its own), else \(DetectorConfiguration.defaultThreshold)."))
+    var threshold: Float?
 
     func validate() throws {
-        guard threshold.isFinite, (0...1).contains(threshold) else {
+        if let threshold, !threshold.isFinite || !(0...1).contains(threshold) {
             throw ValidationError("--threshold must be between 0 and 1")
         }
     }

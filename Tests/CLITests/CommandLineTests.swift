@@ -70,6 +70,8 @@ import Testing
         #expect(stages.first?["kernel"] as? String == "dplr")
         #expect(line["untrained"] as? Bool == true)
         #expect((line["metadata"] as? [String: Any])?["format"] as? Int == 2)
+        // A file without detection_threshold: the detector's default is in force.
+        #expect(abs((line["threshold"] as? Double ?? 0) - 0.83) < 1e-6)
     }
 
     /// The bundled default is found without flags, whatever the working directory.

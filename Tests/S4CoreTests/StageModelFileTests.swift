@@ -48,6 +48,20 @@ import Testing
         #expect(missing == "model metadata lacks pooling")
     }
 
+    /// The optional detection threshold: read back, absent as nil, refused outside 0–1.
+    @Test func detectionThresholdIsReadAndChecked() throws {
+        #expect(try S4Model(safetensors: Self.bytes).metadata.detectionThreshold == nil)
+        let given = try S4Model(safetensors: try Self.variant { $0["detection_threshold"] = 0.9 })
+        #expect(given.metadata.detectionThreshold == 0.9)
+        #expect(try S4Model(safetensors: given.safetensors()).metadata.detectionThreshold == 0.9)
+        for value in [-0.1, 1.5] {
+            let message = ModelFileTests.refusal(try Self.variant { $0["detection_threshold"] = value })
+            #expect(message == "model metadata is invalid: detection_threshold must be between 0 and 1, got \(value)")
+        }
+        let text = ModelFileTests.refusal(try Self.variant { $0["detection_threshold"] = "high" })
+        #expect(text == "model metadata is invalid: detection_threshold has the wrong type")
+    }
+
     @Test func widthsMustChain() throws {
         let message = ModelFileTests.refusal(
             try Self.variant(

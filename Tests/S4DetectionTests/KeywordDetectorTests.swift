@@ -350,6 +350,37 @@ import Testing
         #expect(events == byOld && byOld != byNew)
     }
 
+    /// Without a threshold given, each model's own `detection_threshold` decides what is reported,
+    /// also after a swap; a threshold given wins over it.
+    @Test func theThresholdIsTheModelsOwnUnlessGiven() throws {
+        let samples = Self.scene(seconds: 6, onsets: [1.0, 4.0])
+        var configuration = RandomModelConfiguration()
+        configuration.width = 8
+        configuration.labels = ["yes", "no"]  // every decision is a command
+        configuration.detectionThreshold = 0
+        let reportsAll = S4Model.random(configuration)
+        configuration.detectionThreshold = 1
+        let reportsNone = S4Model.random(configuration)
+        func run(_ model: S4Model, threshold: Float? = nil, swapTo next: S4Model? = nil) -> [DetectionEvent] {
+            var settings = DetectorConfiguration()
+            settings.threshold = threshold
+            let detector = KeywordDetector(model: model, sampleRate: 16000, configuration: settings)
+            var events = detector.process(Array(samples[..<48000]))  // 3 s: the first burst decided
+            if let next { detector.replaceModel(next) }
+            events += detector.process(Array(samples[48000...])) + detector.finish()
+            return events
+        }
+        /// Which burst each event is of: the first (before the swap at 3 s) or the second.
+        func bursts(_ events: [DetectionEvent]) -> [Int] { events.map { $0.start < 3 ? 1 : 2 } }
+        #expect(bursts(run(reportsAll)) == [1, 2])
+        #expect(run(reportsNone).isEmpty)
+        #expect(run(reportsNone, threshold: 0).count == 2)
+        #expect(run(reportsAll, threshold: 1).isEmpty)
+        #expect(bursts(run(reportsAll, swapTo: reportsNone)) == [1])
+        #expect(bursts(run(reportsNone, swapTo: reportsAll)) == [2])
+        #expect(DetectorConfiguration().threshold(for: Self.model) == DetectorConfiguration.defaultThreshold)
+    }
+
     /// A model given while an utterance is being decided takes over once it is: that utterance
     /// is classified by the old model alone, the next ones by the new one.
     @Test func aModelGivenMidUtteranceWaitsForItsDecision() throws {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import struct
 from collections import OrderedDict
 
@@ -194,6 +195,25 @@ def read_header(path: str) -> dict:
 
 def read_metadata(path: str) -> dict:
     return json.loads(read_header(path)["__metadata__"]["s4"])
+
+
+def set_metadata(path: str, **keys) -> None:
+    """Sets keys of a model file's s4 metadata, its tensors kept byte for byte: e.g. the
+    detection threshold chosen for the model once it is trained (threshold_sweep.py --write).
+    The file is replaced whole (written beside it, then renamed), never left half-written."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = json.loads(header["__metadata__"]["s4"])
+    meta.update(keys)
+    header["__metadata__"]["s4"] = json.dumps(meta)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data stays 8-byte aligned, as safetensors writes it
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+    os.replace(tmp, path)
 
 
 def load_model(path: str, dtype=torch.float64):

@@ -63,10 +63,14 @@ public struct ModelMetadata: Sendable, Equatable {
     public var headNormEpsilon: Double
     /// Set (`"untrained": true`) on models made by `S4Model.random`: their labels mean nothing.
     public var isUntrained: Bool
+    /// The detection threshold chosen for this model on validation speakers (`make
+    /// threshold-sweep`), if the file names one: each model's scores are calibrated its own way.
+    public var detectionThreshold: Float?
     /// The whole JSON object as read, with `trained_on` and `metrics`, for `s4listen info`.
     public var json: String
 
-    /// Format-2 metadata; `extra` keys (`trained_on`, `metrics`, `untrained`) are kept in the JSON.
+    /// Format-2 metadata; `extra` keys (`trained_on`, `metrics`, `untrained`,
+    /// `detection_threshold`) are kept in the JSON.
     public init(
         labels: [String], sampleRate: Int, inputMean: Double, inputStd: Double, clipSeconds: Double,
         stages: [Stage], pooling: Pooling?, headNorm: Norm = .layer, headNormEpsilon: Double = 1e-5,
@@ -77,6 +81,7 @@ public struct ModelMetadata: Sendable, Equatable {
         self.clipSeconds = clipSeconds; self.stages = stages; self.pooling = pooling
         self.headNorm = headNorm; self.headNormEpsilon = headNormEpsilon
         isUntrained = extra["untrained"] as? Bool ?? false
+        detectionThreshold = (extra["detection_threshold"] as? NSNumber)?.floatValue
         var object: [String: Any] = extra
         object["format"] = 2
         object["labels"] = labels
@@ -118,7 +123,7 @@ public struct ModelMetadata: Sendable, Equatable {
             labels: labels, sampleRate: sampleRate, inputMean: inputMean, inputStd: inputStd,
             clipSeconds: clipSeconds, stages: stages, pooling: pooling, headNorm: headNorm,
             headNormEpsilon: headNormEpsilon,
-            extra: object.filter { ["trained_on", "metrics", "untrained"].contains($0.key) })
+            extra: object.filter { ["trained_on", "metrics", "untrained", "detection_threshold"].contains($0.key) })
     }
 
     /// Parses and checks the `s4` JSON object.
@@ -149,6 +154,15 @@ public struct ModelMetadata: Sendable, Equatable {
             throw .invalidMetadata("clip_seconds must be between one sample and 60 s, got \(clipSeconds)")
         }
         isUntrained = object["untrained"] as? Bool ?? false
+        if object["detection_threshold"] == nil {
+            detectionThreshold = nil
+        } else {
+            let threshold = try top.number("detection_threshold")
+            guard (0...1).contains(threshold) else {
+                throw .invalidMetadata("detection_threshold must be between 0 and 1, got \(threshold)")
+            }
+            detectionThreshold = Float(threshold)
+        }
         // Re-serialised on one line: `info` prints it inside a JSON line, whatever whitespace the file had.
         json =
             (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))

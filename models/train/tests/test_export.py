@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from export import export_model, load_model, read_header
+from export import export_model, load_model, read_header, read_metadata, set_metadata
 from make_fixtures import DEFAULT_OUT, reference
 from test_model import tiny
 
@@ -68,6 +68,32 @@ def test_export_round_trip(kind, tmp_path):
 
 
 FIXTURES = sorted(glob.glob(os.path.join(DEFAULT_OUT, "*.reference.safetensors")))
+
+
+def test_set_metadata_keeps_the_tensors(tmp_path):
+    """threshold_sweep.py --write: one key added to the s4 metadata, the tensors' bytes and the
+    other keys unchanged, the data still 8-byte aligned, and the file still loads."""
+    path = str(tmp_path / "m.safetensors")
+    export_model(tiny("diag"), path, trained_on={"x": 1})
+    before, tensors = read_metadata(path), load_file(path)
+
+    def split(path):
+        """(header length, the tensors' bytes)"""
+        with open(path, "rb") as f:
+            raw = f.read()
+        n = int.from_bytes(raw[:8], "little")
+        return n, raw[8 + n:]
+
+    data_before = split(path)[1]
+    set_metadata(path, detection_threshold=0.83)
+    assert read_metadata(path) == {**before, "detection_threshold": 0.83}
+    n, data_after = split(path)
+    assert n % 8 == 0 and data_after == data_before
+    assert all(np.array_equal(load_file(path)[k], v) for k, v in tensors.items())
+    load_model(path)
+    set_metadata(path, detection_threshold=0.9)  # written again: replaced, not added
+    assert read_metadata(path)["detection_threshold"] == 0.9
+    assert not os.path.exists(path + ".tmp")
 
 
 @pytest.mark.skipif(not FIXTURES, reason="fixtures not generated")
