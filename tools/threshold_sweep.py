@@ -64,6 +64,8 @@ def main():
     args = parser.parse_args()
     if args.write and not args.model:
         parser.error("--write needs --model: the file to write the threshold into")
+    if args.write:  # before the sweep: a missing package fails at once, not after it
+        from export import set_metadata  # models/train, on sys.path through scene_eval
     thresholds = [float(t) for t in args.thresholds.split(",")]
     check_split(args.binary, args.model, Path(args.clips))
     runs = []
@@ -94,8 +96,6 @@ def main():
     if args.write:
         if choice is None:
             sys.exit(f"{args.model}: no threshold in the list meets the rule, nothing written")
-        from export import set_metadata  # models/train, on sys.path through scene_eval
-
         set_metadata(args.model, detection_threshold=choice)
         print(f"{args.model}: detection_threshold {choice} written")
 

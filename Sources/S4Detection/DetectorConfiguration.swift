@@ -37,8 +37,8 @@ public struct DetectorConfiguration: Sendable {
     /// windows are not sure of a command (`secondLookBelow`), is classified once more with
     /// windows placed by that frame: a sound just before the word (a breath, a door, the louder
     /// room of another recording) opened the utterance early and its windows cut the word off.
-    /// Of the two looks, the one surer of a command decides. Seconds; `nil` turns the second
-    /// look off.
+    /// Of the two looks, the one surer of a command decides (the second on a tie); an unsure
+    /// first look's decision waits for it. Seconds; `nil` turns the second look off.
     public var secondLookAfter: Double? = 0.3
     /// A first look whose likeliest command is under this probability may get a second look. A
     /// fixed value rather than the threshold, so that what `--all` reports, filtered by a

@@ -78,13 +78,13 @@ public final class KeywordDetector {
         frame = Array(repeating: 0, count: frameLength)
         windows = Windows(model: model, sampleRate: sampleRate, configuration: configuration, frameLength: frameLength)
         // Sized for the longest configured lead whatever the model, so a model swapped in later
-        // never needs more; and for a second look, which reaches back from its decision to the
-        // loudest frame, then `peakLag` and a lead before it (at most a window: later windows
-        // start at the oldest sample held).
+        // never needs more; and for a second look, which reaches back from the first look's
+        // decision (a window after its onset, less the shortest lead) to the loudest frame, then
+        // `peakLag` and the longest lead before it: at most a window, `peakLag` and a lead.
         let longestLead = Int(((configuration.windowLeads.max() ?? 0) * sampleRate).rounded())
         let secondLook =
             configuration.secondLookAfter == nil
-            ? 0 : windows.length + Int((configuration.peakLag * sampleRate).rounded())
+            ? 0 : windows.length + Int((configuration.peakLag * sampleRate).rounded()) + longestLead
         history = SampleHistory(capacity: max(longestLead + frameLength * (configuration.onsetFrames + 1), secondLook))
     }
 
@@ -232,8 +232,8 @@ public final class KeywordDetector {
     /// takes over after it, so both looks are by the same model.
     private func conclude(_ decided: Utterance, decidedAt: Int, mayLookAgain: Bool) -> DetectionEvent? {
         utterance = nil
-        let windows = decided.probabilities.compactMap { $0 }
-        let mean = (0..<model.labels.count).map { k in windows.reduce(Float(0)) { $0 + $1[k] } / Float(windows.count) }
+        let outputs = decided.probabilities.compactMap { $0 }
+        let mean = (0..<model.labels.count).map { k in outputs.reduce(Float(0)) { $0 + $1[k] } / Float(outputs.count) }
         let look = Look(onset: decided.onset, probabilities: mean)
         if mayLookAgain, decided.firstLook == nil, commandScore(look) < configuration.secondLookBelow,
             let after = configuration.secondLookAfter,

@@ -1,7 +1,7 @@
 import ArgumentParser
 import S4Detection
 
-/// `--threshold P`, shared by `listen` and `classify` so both refuse the same bad values.
+/// `--threshold P`, shared by `listen`, `classify` and `serve` so all refuse the same bad values.
 struct ThresholdOption: ParsableArguments {
     @Option(
         help: ArgumentHelp(

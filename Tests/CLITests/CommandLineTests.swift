@@ -1,4 +1,6 @@
 import Foundation
+import S4Core
+import S4RandomModel
 import Testing
 
 /// The `s4listen` executable as a user runs it: JSON lines on standard output, messages on
@@ -72,6 +74,33 @@ import Testing
         #expect((line["metadata"] as? [String: Any])?["format"] as? Int == 2)
         // A file without detection_threshold: the detector's default is in force.
         #expect(abs((line["threshold"] as? Double ?? 0) - 0.83) < 1e-6)
+    }
+
+    /// Without --threshold, `listen` and `info` use the model file's own `detection_threshold`;
+    /// --threshold wins over it.
+    @Test func theModelFilesThresholdIsUsedUnlessOneIsGiven() throws {
+        var configuration = RandomModelConfiguration()
+        configuration.width = 8
+        configuration.labels = ["yes", "no"]  // every decision is a command
+        func write(_ threshold: Float) throws -> String {
+            configuration.detectionThreshold = threshold
+            let path = CLI.path("threshold-\(threshold).safetensors")
+            try Data(S4Model.random(configuration).safetensors()).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let (reportsAll, reportsNone) = (try write(0), try write(1))
+        let scene = CLI.path("bursts.wav")
+        try AudioScene.bursts(rate: 16000).wav().write(to: URL(fileURLWithPath: scene))
+        func detections(_ model: String, _ extra: [String] = []) throws -> Int {
+            let result = try Self.run(["listen", "--model", model, "--input", scene] + extra)
+            #expect(result.status == 0, "\(result.stderr)")
+            return result.lines.filter { $0["type"] as? String == "detection" }.count
+        }
+        #expect(try detections(reportsAll) == 3)
+        #expect(try detections(reportsNone) == 0)
+        #expect(try detections(reportsNone, ["--threshold", "0"]) == 3)
+        let info = try #require(try Self.run(["info", reportsNone]).lines.first)
+        #expect(info["threshold"] as? Double == 1)
     }
 
     /// The bundled default is found without flags, whatever the working directory.
