@@ -60,6 +60,32 @@ import Testing
         return events + detector.finish()
     }
 
+    /// The mean probabilities of the windows the detector places `windowLeads` before `onset`,
+    /// each classified directly from a zero state; from `cut` on, a window holds zeros (a window
+    /// cut short by the next onset).
+    static func windowMean(
+        _ model: S4Model, _ samples: [Float], onset: Int, cut: Int? = nil, mode: InferenceMode = .recurrent
+    ) -> [Float] {
+        let classifier = Classifier(model: model, sampleRate: 16000, mode: mode)
+        let leads = everything.windowLeads
+        var mean = [Float](repeating: 0, count: model.labels.count)
+        for lead in leads {
+            let start = onset - Int((lead * 16000).rounded())
+            let end = min(start + 16000, cut ?? start + 16000)
+            let window = Array(samples[start..<end]) + [Float](repeating: 0, count: 16000 - (end - start))
+            let p = Classification.softmax(classifier.logits(window))
+            for k in mean.indices { mean[k] += p[k] / Float(leads.count) }
+        }
+        return mean
+    }
+
+    /// Each of the event's scores is `mean`'s probability of its label.
+    static func expectScores(_ event: DetectionEvent, _ mean: [Float], _ model: S4Model, tolerance: Float = 1e-5) {
+        for (label, probability) in event.scores {
+            #expect(abs(probability - mean[model.labels.firstIndex(of: label)!]) < tolerance, "\(label)")
+        }
+    }
+
     @Test func silenceAndSteadyNoiseGiveNothing() {
         #expect(Self.run(Self.scene(seconds: 5, onsets: [])).isEmpty)
         var rng = SeededGenerator(seed: 4)
@@ -98,18 +124,8 @@ import Testing
         let samples = Self.scene(seconds: 3, onsets: [1.2])
         let event = try #require(Self.run(samples).first)
         let onset = Int((event.start * 16000).rounded())
-        let classifier = Classifier(model: Self.model, sampleRate: 16000, mode: .convolution)
-        var mean = [Float](repeating: 0, count: Self.model.labels.count)
-        for lead in Self.everything.windowLeads {
-            let start = onset - Int((lead * 16000).rounded())
-            let window = Array(samples[start..<(start + 16000)])
-            let p = Classification(labels: Self.model.labels, logits: classifier.logits(window), start: 0, end: 1).probabilities
-            for k in mean.indices { mean[k] += p[k] / Float(Self.everything.windowLeads.count) }
-        }
-        for (label, probability) in event.scores {
-            let k = Self.model.labels.firstIndex(of: label)!
-            #expect(abs(probability - mean[k]) < 1e-4, "\(label)")
-        }
+        let mean = Self.windowMean(Self.model, samples, onset: onset, mode: .convolution)
+        Self.expectScores(event, mean, Self.model, tolerance: 1e-4)
     }
 
     @Test func thresholdAndNonCommandsAreFiltered() {
@@ -221,17 +237,7 @@ import Testing
         #expect(abs(click.decidedAt - (word.start + 0.01 * Double(Self.everything.onsetFrames))) < 0.011)
         let cut = Int((click.decidedAt * 16000).rounded()) - 160
         let onset = Int((click.start * 16000).rounded())
-        let classifier = Classifier(model: Self.model, sampleRate: 16000, mode: .recurrent)
-        var mean = [Float](repeating: 0, count: Self.model.labels.count)
-        for lead in Self.everything.windowLeads {
-            let start = onset - Int((lead * 16000).rounded())
-            let window = Array(samples[start..<cut]) + [Float](repeating: 0, count: 16000 - (cut - start))
-            let p = Classification.softmax(classifier.logits(window))
-            for k in mean.indices { mean[k] += p[k] / Float(Self.everything.windowLeads.count) }
-        }
-        for (label, probability) in click.scores {
-            #expect(abs(probability - mean[Self.model.labels.firstIndex(of: label)!]) < 1e-5, "\(label)")
-        }
+        Self.expectScores(click, Self.windowMean(Self.model, samples, onset: onset, cut: cut), Self.model)
         let alone = try #require(Self.run(Self.scene(seconds: 3, bursts: [(1.45, 0.4)])).first)
         #expect(word == alone)
     }
@@ -276,25 +282,9 @@ import Testing
         let wordStart = peak - Int((Self.everything.peakLag * 16000).rounded())
         #expect(peak >= 25600)
 
-        /// Each look's mean probabilities, classified directly.
-        func look(_ model: S4Model, onset: Int) -> [Float] {
-            let classifier = Classifier(model: model, sampleRate: 16000, mode: .recurrent)
-            var mean = [Float](repeating: 0, count: model.labels.count)
-            for lead in Self.everything.windowLeads {
-                let start = onset - Int((lead * 16000).rounded())
-                let p = Classification.softmax(classifier.logits(Array(samples[start..<(start + 16000)])))
-                for k in mean.indices { mean[k] += p[k] / Float(Self.everything.windowLeads.count) }
-            }
-            return mean
-        }
         func run(_ model: S4Model, _ configuration: DetectorConfiguration = Self.everything) -> [DetectionEvent] {
             let detector = KeywordDetector(model: model, sampleRate: 16000, configuration: configuration)
             return detector.process(samples) + detector.finish()
-        }
-        func expectScores(_ event: DetectionEvent, _ mean: [Float], _ model: S4Model) {
-            for (label, probability) in event.scores {
-                #expect(abs(probability - mean[model.labels.firstIndex(of: label)!]) < 1e-5, "\(label)")
-            }
         }
 
         // A model of non-commands is sure of none: the second look decides (a tie at 0).
@@ -302,7 +292,7 @@ import Testing
         let events = run(nonCommands)
         try #require(events.count == 1, "\(events.map(\.start))")
         #expect(abs(events[0].start - Double(wordStart) / 16000) < 1e-9)
-        expectScores(events[0], look(nonCommands, onset: wordStart), nonCommands)
+        Self.expectScores(events[0], Self.windowMean(nonCommands, samples, onset: wordStart), nonCommands)
 
         // Models of commands: one event, the look whose likeliest command is likelier; over
         // these seeds each look wins at least once.
@@ -313,18 +303,19 @@ import Testing
         for seed in UInt64(1)...8 {
             configuration.seed = seed
             let model = S4Model.random(configuration)
-            let (first, second) = (look(model, onset: 16000), look(model, onset: wordStart))
+            let first = Self.windowMean(model, samples, onset: 16000)
+            let second = Self.windowMean(model, samples, onset: wordStart)
             let firstIsSurer = first.max()! > second.max()!
             let decided = run(model)
             try #require(decided.count == 1, "seed \(seed)")
             #expect(abs(decided[0].start - (firstIsSurer ? 1.0 : Double(wordStart) / 16000)) < 1e-9, "seed \(seed)")
-            expectScores(decided[0], firstIsSurer ? first : second, model)
+            Self.expectScores(decided[0], firstIsSurer ? first : second, model)
             winners.insert(firstIsSurer)
         }
         #expect(winners == [true, false])
         configuration.seed = 1
         let commands = S4Model.random(configuration)
-        let first = look(commands, onset: 16000)
+        let first = Self.windowMean(commands, samples, onset: 16000)
 
         // No second look for a first look sure enough, nor when it is off.
         var sure = Self.everything
@@ -335,7 +326,7 @@ import Testing
             let once = run(commands, configuration)
             try #require(once.count == 1)
             #expect(abs(once[0].start - 1.0) < 0.015)
-            expectScores(once[0], first, commands)
+            Self.expectScores(once[0], first, commands)
         }
     }
 
