@@ -111,6 +111,13 @@ def parse_args(argv=None):
       "embeddings.npy: add WEIGHT x the mean squared error of a linear map (training only, not "
       "exported) from the student's last features to the teacher's standardised embeddings, "
       "each window at the frame where it ends (hint.py)")
+    a("--student-shift-ms", type=float, default=0.0, metavar="S", help="with --teacher-cache on raw "
+      "audio (not --frozen-frames): shift each copy by a further uniform [-S, S] ms (zero fill) for "
+      "the student only, so that it is less sensitive to where a window places the word; the "
+      "teacher's logits are those of the copy as stored")
+    a("--student-reverb", type=float, default=0.0, metavar="P", help="with --teacher-cache on raw "
+      "audio (not --frozen-frames): each copy heard in a synthetic room (data.reverberate: RT60 "
+      "0.1-0.7 s, direct-to-reverberant 0-12 dB) with probability P, by the student only")
     a("--teacher-cache", default="", help="distil from cached teacher logits: DIR with copies.npy "
       "(int16 [C, K, 16000] augmented copies of the training clips), logits.npy (float32 [C, K, 12]), "
       "labels.npy, meta.json (seed, val_fraction, items). Each epoch each clip draws one of its K "
@@ -168,6 +175,10 @@ def parse_args(argv=None):
         ap.error("--kd-hint must be at least 0, and above 0 only with --arch stages and --teacher-cache")
     if args.unknown_weight <= 0 or (args.unknown_weight != 1 and not (args.teacher or args.teacher_cache)):
         ap.error("--unknown-weight must be positive, and other than 1 only with a teacher")
+    for flag, value in (("--student-shift-ms", args.student_shift_ms), ("--student-reverb", args.student_reverb)):
+        if value < 0 or (value > 0 and (not args.teacher_cache or args.frozen_frames)):
+            ap.error(f"{flag} must be at least 0, and above 0 only with --teacher-cache on raw audio "
+                     f"(not --frozen-frames)")
     if args.teacher_cache and args.kd_alpha == 0:
         ap.error("--teacher-cache with --kd-alpha 0: the teacher would not be used")
     if args.arch == "stages" and args.add_layers:
@@ -637,6 +648,10 @@ def main(argv=None):
         class_weight = torch.ones(len(labels), device=device)
         class_weight[labels.index("_unknown_")] = args.unknown_weight
         trained_on["unknown_weight"] = args.unknown_weight
+    if args.student_shift_ms > 0:
+        trained_on["student_shift_ms"] = args.student_shift_ms
+    if args.student_reverb > 0:
+        trained_on["student_reverb"] = args.student_reverb
     if resume:
         require_same_run(resume, resumed_trained_on, trained_on, "data or teacher")
     best_path = args.export_best or os.path.join(args.out_dir, "best.safetensors")
@@ -682,6 +697,10 @@ def main(argv=None):
                 logits = model.classify_log_frames(frames.batch(pair, idx, which).to(device), feats)
             elif cache is not None:         # an augmented copy and the teacher's logits for it
                 xb, soft, yb = (t.to(device) for t in cache.batch(idx, which))
+                if args.student_shift_ms > 0:
+                    xb = D.shift(xb, int(args.student_shift_ms * D.SAMPLE_RATE / 1000), aug_gen)
+                if args.student_reverb > 0:
+                    xb = D.reverberate(xb, args.student_reverb, aug_gen)
                 if augment is not None:
                     xb, declared_rate = augment.to_rate(xb)
                 f_in = xb.shape[-1]

@@ -66,6 +66,47 @@ def test_speed_perturbation_changes_only_the_declared_rate():
     assert all(off(x, y)[1] == 16000 for _ in range(5))
 
 
+def test_shift_moves_each_row_by_at_most_the_bound_with_zero_fill():
+    x = torch.arange(1, 101, dtype=torch.float32).repeat(64, 1)
+    t = torch.arange(100)
+
+    def moved_by(k):
+        return torch.roll(x[0], k) * ((t - k >= 0) & (t - k < 100))
+
+    offsets = []
+    for row in D.shift(x, 5, torch.Generator().manual_seed(3)):
+        matches = [k for k in range(-5, 6) if torch.equal(row, moved_by(k))]
+        assert len(matches) == 1
+        offsets += matches
+    assert len(set(offsets)) > 5                    # each row draws its own offset
+    assert torch.equal(D.shift(x, 0), x)
+
+
+def test_reverberation_keeps_length_and_level_and_adds_a_decaying_tail():
+    x = torch.zeros(8, 16000, dtype=torch.float64)
+    x[:, 4000:4160] = torch.randn(8, 160, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    g = torch.Generator().manual_seed(2)
+    wet = D.reverberate(x, 1.0, g)
+    assert wet.shape == x.shape
+    assert torch.allclose(wet.pow(2).mean(1), x.pow(2).mean(1), rtol=1e-9)
+    assert wet[:, :4000].abs().max() < 1e-12                       # causal: nothing before the sound
+    early, late = wet[:, 4160:5760].pow(2).sum(1), wet[:, 12000:13600].pow(2).sum(1)
+    assert (early > 0).all() and (late < early).all()             # a tail that decays
+    assert torch.equal(D.reverberate(x, 0.0, g), x)
+    some = D.reverberate(x, 0.5, torch.Generator().manual_seed(3))
+    dry = [torch.equal(a, b) for a, b in zip(some, x)]
+    assert any(dry) and not all(dry)                               # each row draws its own room or none
+
+
+def test_student_augmentations_need_a_teacher_cache_on_raw_audio():
+    for flag in ("--student-shift-ms", "--student-reverb"):
+        for bad in ([flag, "-1"], [flag, "0.5"], [flag, "0.5", "--teacher-cache", "x", "--frozen-frames", "4"]):
+            with pytest.raises(SystemExit):
+                train.parse_args(["--tiny", "--arch", "stages"] + bad)
+    ok = train.parse_args(["--tiny", "--student-shift-ms", "50", "--student-reverb", "0.5", "--teacher-cache", "x"])
+    assert ok.student_shift_ms == 50 and ok.student_reverb == 0.5
+
+
 def test_bad_speed_ranges_are_refused():
     for bad in (["--speed-min", "0"], ["--speed-min", "1.2", "--speed-max", "1.1"]):
         with pytest.raises(SystemExit):

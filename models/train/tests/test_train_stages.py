@@ -45,8 +45,15 @@ def test_stages_training_from_a_teacher_cache_and_resume(tmp_path, monkeypatch):
               "--device", "cpu", "--eval-rates", "16000,8000,11025", "--teacher-cache", cache,
               "--kd-alpha", "0.5", "--kd-temperature", "2", "--multirate-prob", "1",
               "--speed-min", "0.9", "--speed-max", "1.1", "--freeze-front-end-epochs", "1",
-              "--batch-size", "4"]
-    seen = []
+              "--batch-size", "4", "--student-shift-ms", "50", "--student-reverb", "0.5"]
+    seen, shifts = [], []
+    shift = D.shift
+
+    def recording_shift(x, most, generator=None):
+        shifts.append(most)
+        return shift(x, most, generator)
+
+    monkeypatch.setattr(D, "shift", recording_shift)
     forward = S.StagesModel.forward
 
     def recording_forward(self, x, rate=1.0, *a, **kw):
@@ -60,6 +67,7 @@ def test_stages_training_from_a_teacher_cache_and_resume(tmp_path, monkeypatch):
     ck = torch.load(os.path.join(out, "last.pt"), weights_only=False)
     assert ck["epoch"] == 1 and ck["arch"] == "stages"
     assert len(seen) == C // 4 and not any(t for _, _, t in seen)        # frozen in epoch 1
+    assert shifts == [800] * len(seen)                   # the student's own shift: 50 ms, every batch
     for n, f, _ in seen:      # training rates and declared rates on the 100 Hz grid
         assert n % 100 == 0 and 8000 <= n <= 48000 and f % 100 == 0, (n, f)
     seen.clear()
@@ -73,6 +81,7 @@ def test_stages_training_from_a_teacher_cache_and_resume(tmp_path, monkeypatch):
     assert meta["format"] == 2 and meta["labels"] == SPEECH_COMMANDS_LABELS
     assert meta["stages"][0]["bank"] and meta["stages"][1]["d_model"] == 8
     assert meta["trained_on"]["teacher_cache"]["copies"] == 2 and meta["trained_on"]["arch"] == "stages"
+    assert meta["trained_on"]["student_shift_ms"] == 50 and meta["trained_on"]["student_reverb"] == 0.5
     assert os.path.exists(os.path.join(out, "best.safetensors"))
     m, _ = load_model(path)
     assert isinstance(m, S.StagesModel)
