@@ -31,7 +31,8 @@ DEFAULT_RATES = "8000,11025,16000,22050,44100,48000"
 
 
 def resampled_copy(items, rate: int, cache: str, jobs: int) -> list[tuple[str, str]]:
-    """The clips as 16-bit WAV at `rate` (sox's default high-quality resampler)."""
+    """The clips as 16-bit WAV at `rate` (sox's high-quality resampler, without dither: sox's
+    default dither is random, so two runs would differ by a clip or so)."""
     out = []
     todo = []
     for i, (path, label) in enumerate(items):
@@ -44,7 +45,7 @@ def resampled_copy(items, rate: int, cache: str, jobs: int) -> list[tuple[str, s
     def convert(job):
         src, dst = job
         tmp = dst + ".part.wav"
-        subprocess.run(["sox", "-G", src, "-b", "16", tmp, "rate", "-h", str(rate)], check=True)
+        subprocess.run(["sox", "-D", "-G", src, "-b", "16", tmp, "rate", "-h", str(rate)], check=True)
         os.replace(tmp, dst)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
