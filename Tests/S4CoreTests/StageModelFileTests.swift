@@ -62,6 +62,22 @@ import Testing
         #expect(text == "model metadata is invalid: detection_threshold has the wrong type")
     }
 
+    /// A threshold given in code is held to the same range: out of it, no file is made that
+    /// could not be read back (a precondition, so the process stops).
+    @Test func givenThresholdOutsideZeroToOneStops() async {
+        await #expect(processExitsWith: .failure) {
+            let m = StageModelFileTests.model.metadata
+            _ = ModelMetadata(
+                labels: m.labels, sampleRate: m.sampleRate, inputMean: m.inputMean, inputStd: m.inputStd,
+                clipSeconds: m.clipSeconds, stages: m.stages, pooling: m.pooling, extra: ["detection_threshold": 1.5])
+        }
+        let m = Self.model.metadata
+        let given = ModelMetadata(
+            labels: m.labels, sampleRate: m.sampleRate, inputMean: m.inputMean, inputStd: m.inputStd,
+            clipSeconds: m.clipSeconds, stages: m.stages, pooling: m.pooling, extra: ["detection_threshold": 0.5])
+        #expect(given.detectionThreshold == 0.5)
+    }
+
     @Test func widthsMustChain() throws {
         let message = ModelFileTests.refusal(
             try Self.variant(

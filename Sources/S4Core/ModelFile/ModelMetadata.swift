@@ -81,7 +81,10 @@ public struct ModelMetadata: Sendable, Equatable {
         self.clipSeconds = clipSeconds; self.stages = stages; self.pooling = pooling
         self.headNorm = headNorm; self.headNormEpsilon = headNormEpsilon
         isUntrained = extra["untrained"] as? Bool ?? false
-        detectionThreshold = (extra["detection_threshold"] as? NSNumber)?.floatValue
+        // Checked as init(json:) checks a file's, so that no file is written that could not be read back.
+        let threshold = extra["detection_threshold"].map { ($0 as? NSNumber)?.doubleValue ?? .nan }
+        precondition(threshold.map { (0...1).contains($0) } ?? true, "detection_threshold must be a number in 0...1")
+        detectionThreshold = threshold.map(Float.init)
         var object: [String: Any] = extra
         object["format"] = 2
         object["labels"] = labels
