@@ -6,7 +6,8 @@ the events against the ground truth.
 Scene: about ten minutes at 16 kHz. Background noise from _background_noise_ at random levels;
 every 2-5 s an item: a command word (most), an unknown word (_unknown_ clips) or nothing. The true
 span of each word inside its one-second clip is found by energy, for latency. Higher rates are
-made from the 16 kHz scene with sox (the model then runs with its step size rescaled).
+made from the 16 kHz scene with sox, without dither so that reruns agree (the model then runs
+with its step size rescaled).
 
 Scores per source and rate: matched % (right label), wrong-label %, missed % of the command
 words; false alarms per hour of non-command audio (events not on any command word); median
@@ -182,7 +183,7 @@ def main():
     for rate in [int(r) for r in args.rates.split(",")]:
         wav = work / f"scene_{rate}.wav"
         if rate != RATE:
-            subprocess.run(["sox", str(work / "scene_16000.wav"), "-r", str(rate), str(wav)], check=True)
+            subprocess.run(["sox", "-D", str(work / "scene_16000.wav"), "-r", str(rate), str(wav)], check=True)
         for source in args.sources.split(","):
             events = run_listen(args.binary, args.model, source, wav, rate, seconds, work, args.listen_args.split())
             (work / f"events_{source}_{rate}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
