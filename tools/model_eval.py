@@ -36,11 +36,11 @@ def resampled_copy(items, rate: int, cache: str, jobs: int) -> list[tuple[str, s
     out = []
     todo = []
     for i, (path, label) in enumerate(items):
-        dst = os.path.join(cache, str(rate), f"{i:05d}_{label}.wav")
+        dst = os.path.join(cache, f"{rate}-undithered", f"{i:05d}_{label}.wav")  # not a dithered cache's
         out.append((dst, label))
         if not os.path.exists(dst):
             todo.append((path, dst))
-    os.makedirs(os.path.join(cache, str(rate)), exist_ok=True)
+    os.makedirs(os.path.join(cache, f"{rate}-undithered"), exist_ok=True)
 
     def convert(job):
         src, dst = job

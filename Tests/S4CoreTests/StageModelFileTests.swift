@@ -66,12 +66,12 @@ import Testing
     /// could not be read back (a precondition, so the process stops).
     @Test func givenThresholdOutsideZeroToOneStops() async {
         await #expect(processExitsWith: .failure) {
-            let m = StageModelFileTests.model.metadata
+            let m = StageModelFileTests.model.metadata  // the type by name: an exit test captures nothing
             _ = ModelMetadata(
                 labels: m.labels, sampleRate: m.sampleRate, inputMean: m.inputMean, inputStd: m.inputStd,
                 clipSeconds: m.clipSeconds, stages: m.stages, pooling: m.pooling, extra: ["detection_threshold": 1.5])
         }
-        let m = Self.model.metadata
+        let m = StageModelFileTests.model.metadata
         let given = ModelMetadata(
             labels: m.labels, sampleRate: m.sampleRate, inputMean: m.inputMean, inputStd: m.inputStd,
             clipSeconds: m.clipSeconds, stages: m.stages, pooling: m.pooling, extra: ["detection_threshold": 0.5])

@@ -153,9 +153,11 @@ def resample(x: torch.Tensor, f_from: int, f_to: int) -> torch.Tensor:
 # Augmentation (on batches, on the training device)
 # ---------------------------------------------------------------------------
 
-def shift(x: torch.Tensor, most: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Each row of x [B, L] moved by its own uniform draw in [-most, most] samples, zero fill."""
+def shift(x: torch.Tensor, most_ms: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each row of x [B, L] at 16 kHz moved by its own uniform draw in [-most_ms, most_ms] ms
+    (whole samples), zero fill."""
     B, L = x.shape
+    most = int(most_ms * SAMPLE_RATE / 1000)
     if most <= 0:
         return x
     sh = torch.randint(-most, most + 1, (B, 1), generator=generator).to(x.device)
@@ -164,8 +166,12 @@ def shift(x: torch.Tensor, most: int, generator: torch.Generator | None = None) 
     return torch.gather(x, 1, idx.clamp(0, L - 1)) * valid
 
 
+ROOM_RT60_S = (0.1, 0.7)       # reverberate's range of reverberation times
+ROOM_DRR_DB = (0.0, 12.0)      # and of direct-to-reverberant ratios
+
+
 def reverberate(x: torch.Tensor, prob: float, generator: torch.Generator | None = None,
-                rt60: tuple[float, float] = (0.1, 0.7), drr_db: tuple[float, float] = (0.0, 12.0),
+                rt60: tuple[float, float] = ROOM_RT60_S, drr_db: tuple[float, float] = ROOM_DRR_DB,
                 rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Rows of x [B, L] at `rate`, each with probability `prob` heard in a synthetic room: the
     direct sound plus a tail of Gaussian noise decaying by 60 dB over a drawn RT60, at a drawn
@@ -174,18 +180,19 @@ def reverberate(x: torch.Tensor, prob: float, generator: torch.Generator | None 
     if prob <= 0:
         return x
 
-    def draw(lo_hi, n):
+    def draw(lo_hi):
         lo, hi = lo_hi
-        return lo + (hi - lo) * torch.rand(n, 1, generator=generator)
+        return lo + (hi - lo) * torch.rand(B, 1, generator=generator)
 
     on = torch.rand(B, generator=generator) < prob
-    t60, drr = draw(rt60, B), draw(drr_db, B)
+    t60, drr = draw(rt60), draw(drr_db)
     n = int(rt60[1] * rate)
     t = torch.arange(1, n, dtype=x.dtype)[None, :] / rate
-    tail = torch.randn(B, n - 1, generator=generator, dtype=x.dtype) * torch.exp(-6.9 * t / t60)
-    tail = tail / tail.pow(2).sum(1, keepdim=True).sqrt() * 10 ** (-drr / 20)   # tail energy vs direct's 1
+    decay = torch.exp(-math.log(1000) * t / t60)                     # amplitude −60 dB at t = RT60
+    tail = torch.randn(B, n - 1, generator=generator, dtype=x.dtype) * decay
+    tail = tail / tail.pow(2).sum(1, keepdim=True).sqrt() * 10 ** (-drr / 20)   # energy vs the direct 1
     h = torch.cat([torch.ones(B, 1, dtype=x.dtype), tail], 1).to(x.device)
-    size = L + n
+    size = L + n                                                     # linear, not circular, convolution
     wet = torch.fft.irfft(torch.fft.rfft(x, size) * torch.fft.rfft(h, size), size)[:, :L]
     wet = wet * x.pow(2).mean(1, keepdim=True).sqrt() / wet.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-8)
     return torch.where(on.to(x.device)[:, None], wet, x)
@@ -221,7 +228,7 @@ class Augmenter:
         return torch.rand(*shape, generator=self.g).to(self.device)
 
     def shift(self, x):
-        return shift(x, int(self.cfg.shift_ms * SAMPLE_RATE / 1000), self.g)
+        return shift(x, self.cfg.shift_ms, self.g)
 
     def gain(self, x):
         g = self.cfg.gain_db

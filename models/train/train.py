@@ -117,7 +117,8 @@ def parse_args(argv=None):
       "teacher's logits are those of the copy as stored")
     a("--student-reverb", type=float, default=0.0, metavar="P", help="with --teacher-cache on raw "
       "audio (not --frozen-frames): each copy heard in a synthetic room (data.reverberate: RT60 "
-      "0.1-0.7 s, direct-to-reverberant 0-12 dB) with probability P, by the student only")
+      f"{D.ROOM_RT60_S[0]:g}-{D.ROOM_RT60_S[1]:g} s, direct-to-reverberant {D.ROOM_DRR_DB[0]:g}-"
+      f"{D.ROOM_DRR_DB[1]:g} dB) with probability P, by the student only")
     a("--teacher-cache", default="", help="distil from cached teacher logits: DIR with copies.npy "
       "(int16 [C, K, 16000] augmented copies of the training clips), logits.npy (float32 [C, K, 12]), "
       "labels.npy, meta.json (seed, val_fraction, items). Each epoch each clip draws one of its K "
@@ -179,6 +180,9 @@ def parse_args(argv=None):
         if value < 0 or (value > 0 and (not args.teacher_cache or args.frozen_frames)):
             ap.error(f"{flag} must be at least 0, and above 0 only with --teacher-cache on raw audio "
                      f"(not --frozen-frames)")
+    if args.student_shift_ms > 0 and args.kd_hint > 0:
+        ap.error("--student-shift-ms with --kd-hint: the hint's windows would no longer fall on the "
+                 "frames they describe")
     if args.teacher_cache and args.kd_alpha == 0:
         ap.error("--teacher-cache with --kd-alpha 0: the teacher would not be used")
     if args.arch == "stages" and args.add_layers:
@@ -695,10 +699,11 @@ def main(argv=None):
                 f_in, declared_rate = frames.pairs[pair]
                 soft, yb = (t.to(device) for t in cache.targets(idx, which))
                 logits = model.classify_log_frames(frames.batch(pair, idx, which).to(device), feats)
-            elif cache is not None:         # an augmented copy and the teacher's logits for it
+            elif cache is not None:         # an augmented copy and the teacher's logits for it (as
+                                            # stored: the student may hear it further augmented)
                 xb, soft, yb = (t.to(device) for t in cache.batch(idx, which))
                 if args.student_shift_ms > 0:
-                    xb = D.shift(xb, int(args.student_shift_ms * D.SAMPLE_RATE / 1000), aug_gen)
+                    xb = D.shift(xb, args.student_shift_ms, aug_gen)
                 if args.student_reverb > 0:
                     xb = D.reverberate(xb, args.student_reverb, aug_gen)
                 if augment is not None:

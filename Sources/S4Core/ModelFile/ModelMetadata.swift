@@ -70,7 +70,8 @@ public struct ModelMetadata: Sendable, Equatable {
     public var json: String
 
     /// Format-2 metadata; `extra` keys (`trained_on`, `metrics`, `untrained`,
-    /// `detection_threshold`) are kept in the JSON.
+    /// `detection_threshold`) are kept in the JSON. A `detection_threshold` outside 0...1 is a
+    /// programming error (a precondition): files are checked when read instead.
     public init(
         labels: [String], sampleRate: Int, inputMean: Double, inputStd: Double, clipSeconds: Double,
         stages: [Stage], pooling: Pooling?, headNorm: Norm = .layer, headNormEpsilon: Double = 1e-5,
@@ -83,7 +84,9 @@ public struct ModelMetadata: Sendable, Equatable {
         isUntrained = extra["untrained"] as? Bool ?? false
         // Checked as init(json:) checks a file's, so that no file is written that could not be read back.
         let threshold = extra["detection_threshold"].map { ($0 as? NSNumber)?.doubleValue ?? .nan }
-        precondition(threshold.map { (0...1).contains($0) } ?? true, "detection_threshold must be a number in 0...1")
+        precondition(
+            threshold.map { (0...1).contains($0) } ?? true,
+            "detection_threshold must be a number in 0...1, got \(extra["detection_threshold"] ?? "none")")
         detectionThreshold = threshold.map(Float.init)
         var object: [String: Any] = extra
         object["format"] = 2

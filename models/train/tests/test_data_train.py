@@ -74,7 +74,7 @@ def test_shift_moves_each_row_by_at_most_the_bound_with_zero_fill():
         return torch.roll(x[0], k) * ((t - k >= 0) & (t - k < 100))
 
     offsets = []
-    for row in D.shift(x, 5, torch.Generator().manual_seed(3)):
+    for row in D.shift(x, 5 * 1000 / 16000, torch.Generator().manual_seed(3)):   # ±5 samples
         matches = [k for k in range(-5, 6) if torch.equal(row, moved_by(k))]
         assert len(matches) == 1
         offsets += matches
@@ -82,20 +82,31 @@ def test_shift_moves_each_row_by_at_most_the_bound_with_zero_fill():
     assert torch.equal(D.shift(x, 0), x)
 
 
-def test_reverberation_keeps_length_and_level_and_adds_a_decaying_tail():
+def test_reverberation_is_a_causal_room_of_the_drawn_size_at_the_same_level():
     x = torch.zeros(8, 16000, dtype=torch.float64)
-    x[:, 4000:4160] = torch.randn(8, 160, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    g = torch.Generator().manual_seed(2)
-    wet = D.reverberate(x, 1.0, g)
+    x[:, 12000:12160] = torch.randn(8, 160, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    wet = D.reverberate(x, 1.0, torch.Generator().manual_seed(2))
     assert wet.shape == x.shape
     assert torch.allclose(wet.pow(2).mean(1), x.pow(2).mean(1), rtol=1e-9)
-    assert wet[:, :4000].abs().max() < 1e-12                       # causal: nothing before the sound
-    early, late = wet[:, 4160:5760].pow(2).sum(1), wet[:, 12000:13600].pow(2).sum(1)
-    assert (early > 0).all() and (late < early).all()             # a tail that decays
-    assert torch.equal(D.reverberate(x, 0.0, g), x)
+    assert wet[:, :12000].abs().max() < 1e-12       # nothing before the sound, nothing wrapped round
+    # The room itself, heard through an impulse: its direct-to-reverberant ratio and decay time
+    # fall in the drawn ranges (RT60 from the Schroeder curve's fall from -5 to -25 dB, times 3).
+    impulse = torch.zeros(64, 16000, dtype=torch.float64)
+    impulse[:, 100] = 1
+    rooms = D.reverberate(impulse, 1.0, torch.Generator().manual_seed(4))
+    h = rooms[:, 100:] / rooms[:, 100:101]
+    drr = 10 * torch.log10(1 / h[:, 1:].pow(2).sum(1))
+    assert (drr >= D.ROOM_DRR_DB[0] - 1e-6).all() and (drr <= D.ROOM_DRR_DB[1] + 1e-6).all()
+    assert drr.max() - drr.min() > 6                # drawn per row
+    energy = h[:, 1:].pow(2).flip(1).cumsum(1).flip(1)
+    level = 10 * torch.log10(energy / energy[:, :1])
+    fall = ((level > -25).sum(1) - (level > -5).sum(1)).double() / 16000
+    rt60 = 3 * fall
+    assert (rt60 > 0.8 * D.ROOM_RT60_S[0]).all() and (rt60 < 1.1 * D.ROOM_RT60_S[1]).all()
+    assert torch.equal(D.reverberate(x, 0.0), x)
     some = D.reverberate(x, 0.5, torch.Generator().manual_seed(3))
     dry = [torch.equal(a, b) for a, b in zip(some, x)]
-    assert any(dry) and not all(dry)                               # each row draws its own room or none
+    assert any(dry) and not all(dry)                # each row draws its own room or none
 
 
 def test_student_augmentations_need_a_teacher_cache_on_raw_audio():
@@ -103,6 +114,9 @@ def test_student_augmentations_need_a_teacher_cache_on_raw_audio():
         for bad in ([flag, "-1"], [flag, "0.5"], [flag, "0.5", "--teacher-cache", "x", "--frozen-frames", "4"]):
             with pytest.raises(SystemExit):
                 train.parse_args(["--tiny", "--arch", "stages"] + bad)
+    with pytest.raises(SystemExit):                 # the hint's windows would miss their frames
+        train.parse_args(["--tiny", "--arch", "stages", "--teacher-cache", "x", "--student-shift-ms", "50",
+                          "--kd-hint", "1"])
     ok = train.parse_args(["--tiny", "--student-shift-ms", "50", "--student-reverb", "0.5", "--teacher-cache", "x"])
     assert ok.student_shift_ms == 50 and ok.student_reverb == 0.5
 

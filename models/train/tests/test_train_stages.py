@@ -46,14 +46,19 @@ def test_stages_training_from_a_teacher_cache_and_resume(tmp_path, monkeypatch):
               "--kd-alpha", "0.5", "--kd-temperature", "2", "--multirate-prob", "1",
               "--speed-min", "0.9", "--speed-max", "1.1", "--freeze-front-end-epochs", "1",
               "--batch-size", "4", "--student-shift-ms", "50", "--student-reverb", "0.5"]
-    seen, shifts = [], []
-    shift = D.shift
+    seen, shifts, rooms = [], [], []
+    shift, reverberate = D.shift, D.reverberate
 
-    def recording_shift(x, most, generator=None):
-        shifts.append(most)
-        return shift(x, most, generator)
+    def recording_shift(x, most_ms, generator=None):
+        shifts.append(most_ms)
+        return shift(x, most_ms, generator)
+
+    def recording_reverberate(x, prob, generator=None):
+        rooms.append(prob)
+        return reverberate(x, prob, generator)
 
     monkeypatch.setattr(D, "shift", recording_shift)
+    monkeypatch.setattr(D, "reverberate", recording_reverberate)
     forward = S.StagesModel.forward
 
     def recording_forward(self, x, rate=1.0, *a, **kw):
@@ -67,7 +72,7 @@ def test_stages_training_from_a_teacher_cache_and_resume(tmp_path, monkeypatch):
     ck = torch.load(os.path.join(out, "last.pt"), weights_only=False)
     assert ck["epoch"] == 1 and ck["arch"] == "stages"
     assert len(seen) == C // 4 and not any(t for _, _, t in seen)        # frozen in epoch 1
-    assert shifts == [800] * len(seen)                   # the student's own shift: 50 ms, every batch
+    assert shifts == [50] * len(seen) and rooms == [0.5] * len(seen)   # the student's own, every batch
     for n, f, _ in seen:      # training rates and declared rates on the 100 Hz grid
         assert n % 100 == 0 and 8000 <= n <= 48000 and f % 100 == 0, (n, f)
     seen.clear()
