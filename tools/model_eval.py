@@ -36,7 +36,8 @@ def resampled_copy(items, rate: int, cache: str, jobs: int) -> list[tuple[str, s
     out = []
     todo = []
     for i, (path, label) in enumerate(items):
-        dst = os.path.join(cache, f"{rate}-undithered", f"{i:05d}_{label}.wav")  # not a dithered cache's
+        # A folder of its own, so that copies a --cache holds from a dithered run are not reused.
+        dst = os.path.join(cache, f"{rate}-undithered", f"{i:05d}_{label}.wav")
         out.append((dst, label))
         if not os.path.exists(dst):
             todo.append((path, dst))
