@@ -1,4 +1,5 @@
 import ArgumentParser
+import S4Core
 import S4Detection
 
 /// `--threshold P`, shared by `listen`, `classify` and `serve` so all refuse the same bad values.
@@ -11,7 +12,7 @@ struct ThresholdOption: ParsableArguments {
     var threshold: Float?
 
     func validate() throws {
-        if let threshold, !threshold.isFinite || !(0...1).contains(threshold) {
+        if let threshold, !threshold.isFinite || !ModelMetadata.detectionThresholds.contains(Double(threshold)) {
             throw ValidationError("--threshold must be between 0 and 1")
         }
     }

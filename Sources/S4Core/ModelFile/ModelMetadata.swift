@@ -66,6 +66,9 @@ public struct ModelMetadata: Sendable, Equatable {
     /// The detection threshold chosen for this model on validation speakers (`make
     /// threshold-sweep`), if the file names one: each model's scores are calibrated its own way.
     public var detectionThreshold: Float?
+    /// Where a detection threshold may lie (it is a probability): for a file's, one given in
+    /// code and `--threshold` alike.
+    public static let detectionThresholds: ClosedRange<Double> = 0...1
     /// The whole JSON object as read, with `trained_on` and `metrics`, for `s4listen info`.
     public var json: String
 
@@ -85,7 +88,7 @@ public struct ModelMetadata: Sendable, Equatable {
         // Checked as init(json:) checks a file's, so that no file is written that could not be read back.
         let threshold = extra["detection_threshold"].map { ($0 as? NSNumber)?.doubleValue ?? .nan }
         precondition(
-            threshold.map { (0...1).contains($0) } ?? true,
+            threshold.map { Self.detectionThresholds.contains($0) } ?? true,
             "detection_threshold must be a number in 0...1, got \(extra["detection_threshold"] ?? "none")")
         detectionThreshold = threshold.map(Float.init)
         var object: [String: Any] = extra
@@ -164,7 +167,7 @@ public struct ModelMetadata: Sendable, Equatable {
             detectionThreshold = nil
         } else {
             let threshold = try top.number("detection_threshold")
-            guard (0...1).contains(threshold) else {
+            guard Self.detectionThresholds.contains(threshold) else {
                 throw .invalidMetadata("detection_threshold must be between 0 and 1, got \(threshold)")
             }
             detectionThreshold = Float(threshold)
