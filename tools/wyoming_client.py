@@ -12,6 +12,9 @@ Each subcommand prints one JSON object on standard output (the CLI tests parse i
   pair URI FILE_A FILE_B            two clients at once, their chunks interleaved: each gets its own events
   bad URI CASE                      a broken client: malformed, short-payload, huge-payload,
                                     mid-chunk or burst (200 connections at once)
+  crowd URI FILE --kinds K=N,…      hostile or busy clients of the kinds below opened over --over
+                                    seconds and held; then one normal client streams FILE. Prints
+                                    the normal client's events and time, and what each kind was told
 
 After audio-stop the client sends `ping`: the server answers in order, so the `pong` marks the
 end of the stream's events (a stream with a detection gets no `not-detected`).
@@ -84,13 +87,14 @@ class Stream:
         self.step = max(1, int(rate * chunk_ms / 1000)) * width * channels
         self.names = names
         self.audio_start = audio_start
+        self.timestamp = 0
         self.events: list[dict] = []
 
     async def start(self):
         await self.client.connect()
         await self.client.write_event(Detect(names=self.names).event())
         if self.audio_start:
-            start = AudioStart(rate=self.rate, width=self.width, channels=self.channels, timestamp=0)
+            start = AudioStart(rate=self.rate, width=self.width, channels=self.channels, timestamp=self.timestamp)
             await self.client.write_event(start.event())
 
     def chunks(self):
@@ -99,8 +103,14 @@ class Stream:
                              audio=self.data[offset:offset + self.step]).event()
 
     async def stop(self):
-        await self.client.write_event(AudioStop().event())
-        await self.client.write_event(Ping(text="end").event())
+        try:
+            await self.client.write_event(AudioStop().event())
+            await self.client.write_event(Ping(text="end").event())
+        except ConnectionError:
+            pass  # the server closed the connection: what it said before is still to be read
+        await self.read_until_pong()
+
+    async def read_until_pong(self):
         while True:
             event = await asyncio.wait_for(self.client.read_event(), TIMEOUT)
             if event is None:
@@ -126,12 +136,16 @@ async def describe(args) -> dict:
 async def stream(args) -> dict:
     samples, rate = load(args.files, args.gap, args.max_seconds)
     s = Stream(args.uri, samples, rate, args.width, args.channels, args.chunk_ms, args.names, not args.no_audio_start)
+    s.timestamp = args.timestamp
     await s.start()
     seconds_per_chunk = args.chunk_ms / 1000
-    for chunk in s.chunks():
-        await s.client.write_event(chunk)
-        if args.realtime:
-            await asyncio.sleep(seconds_per_chunk)
+    try:
+        for chunk in s.chunks():
+            await s.client.write_event(chunk)
+            if args.realtime:
+                await asyncio.sleep(seconds_per_chunk)
+    except ConnectionError:
+        pass  # refused mid-stream: stop() reads why
     await s.stop()
     return {"rate": rate, "seconds": len(samples) / rate, "events": s.events}
 
@@ -246,6 +260,124 @@ def burst(uri: str, count: int) -> dict:
     return {"type": "burst", "connected": len(sockets), "refused": refused, "failed": failed}
 
 
+async def open_raw(uri: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    parsed = urlparse(uri)
+    if parsed.scheme == "unix":
+        return await asyncio.open_unix_connection(parsed.path)
+    return await asyncio.open_connection(parsed.hostname, parsed.port)
+
+
+async def told(reader: asyncio.StreamReader, wait: float) -> str:
+    """What the server says first: an error event's code, another event's type, "closed" (it
+    closed without a word), "reset", or "nothing" after `wait` seconds."""
+    try:
+        line = await asyncio.wait_for(reader.readline(), wait)
+    except TimeoutError:
+        return "nothing"
+    except ConnectionError:
+        return "reset"
+    if not line:
+        return "closed"
+    head = json.loads(line)
+    if head["type"] != "error":
+        return head["type"]
+    try:
+        data = json.loads(await asyncio.wait_for(reader.readexactly(head.get("data_length", 0)), wait))
+    except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+        return "error"
+    return data.get("code", "error")
+
+
+AUDIO = {"rate": 16000, "width": 2, "channels": 1}
+
+
+async def hostile(uri: str, kind: str, wait: float) -> str:
+    """One crowd client of `kind`; what it was told before the server let go of it."""
+    reader, writer = await open_raw(uri)
+    try:
+        if kind == "idle":            # connects and says nothing
+            pass
+        elif kind == "trickle":       # a header one byte every 2 s, never finished
+            async def trickle():
+                for byte in header("describe"):
+                    await asyncio.sleep(2)
+                    writer.write(bytes([byte]))
+            task = asyncio.create_task(trickle())
+            answer = await told(reader, wait)
+            task.cancel()
+            return answer
+        elif kind == "lying":         # declares a payload it never sends in full
+            writer.write(header("audio-chunk", data=AUDIO, payload_length=1_000_000) + b"\0" * 100)
+        elif kind == "huge-timestamp":  # the largest 64-bit timestamp, then loud noise
+            noise = (np.random.default_rng(0).standard_normal(16000) * 0.3).astype(np.float32)
+            writer.write(header("audio-start", data={**AUDIO, "timestamp": 2**63 - 1}))
+            writer.write(header("audio-chunk", data=AUDIO, payload_length=32000) + pcm(noise, 2, 1))
+        elif kind == "mute-reader":   # asks without end and never reads the answers
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                writer.write(header("describe"))
+                await asyncio.sleep(0.05)
+            return "never read"
+        elif kind == "busy":          # a ping every 100 ms, each answered: never idle
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                writer.write(header("ping"))
+                answer = await told(reader, 5)
+                if answer != "pong":
+                    return answer
+                await asyncio.sleep(0.1)
+            return "pong"
+        elif kind == "asker":         # describe at once, then waits for the answer
+            writer.write(header("describe"))
+        await writer.drain()
+        return await told(reader, wait)
+    except ConnectionError:
+        return "reset"
+    finally:
+        writer.close()
+
+
+CROWD_KINDS = ["idle", "trickle", "lying", "huge-timestamp", "mute-reader", "busy", "asker"]
+
+
+async def crowd(args) -> dict:
+    kinds = []
+    for part in args.kinds.split(","):
+        kind, count = part.split("=")
+        if kind not in CROWD_KINDS:
+            sys.exit(f"unknown kind {kind}: {', '.join(CROWD_KINDS)}")
+        kinds += [kind] * int(count)
+    order = np.random.default_rng(1).permutation(len(kinds))
+    gap = args.over / max(1, len(kinds))
+    tasks = []
+    for i in order:
+        tasks.append((kinds[i], asyncio.create_task(hostile(args.uri, kinds[i], 3600))))
+        await asyncio.sleep(gap)
+    await asyncio.sleep(args.hold)
+    started = time.monotonic()
+    samples, rate = load([args.file], 1.0, None)
+    normal = Stream(args.uri, samples, rate, 2, 1, 20, None)
+    await normal.start()
+    for chunk in normal.chunks():
+        await normal.client.write_event(chunk)
+    await normal.stop()
+    seconds = time.monotonic() - started
+    # What the crowd was told by now; those still connected and waiting are "held".
+    await asyncio.wait([task for _, task in tasks], timeout=1.0)
+    told_by_kind: dict[str, dict[str, int]] = {}
+    for kind, task in tasks:
+        if not task.done():
+            task.cancel()
+            answer = "held"
+        elif isinstance(task.exception(), OSError):
+            answer = f"connect failed: {task.exception().strerror}"
+        else:
+            answer = task.result()
+        told_by_kind.setdefault(kind, {}).setdefault(answer, 0)
+        told_by_kind[kind][answer] += 1
+    return {"crowd": len(kinds), "seconds": seconds, "events": normal.events, "told": told_by_kind}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -262,6 +394,7 @@ def main() -> None:
     p.add_argument("--names", nargs="*", help="wake words to ask for (detect)")
     p.add_argument("--realtime", action="store_true", help="pace the chunks in real time")
     p.add_argument("--no-audio-start", action="store_true", help="chunks without audio-start, as wyoming-satellite sends them")
+    p.add_argument("--timestamp", type=int, default=0, help="audio-start's timestamp (ms)")
     p = commands.add_parser("pair")
     p.add_argument("uri")
     p.add_argument("first", help="streamed as 16-bit mono")
@@ -271,8 +404,16 @@ def main() -> None:
     p = commands.add_parser("bad")
     p.add_argument("uri")
     p.add_argument("case", choices=["malformed", "short-payload", "huge-payload", "mid-chunk", "bad-rate", "bad-width", "burst"])
+    p = commands.add_parser("crowd")
+    p.add_argument("uri")
+    p.add_argument("file", help="what the normal client streams once the crowd is in")
+    p.add_argument("--kinds", required=True, help=f"KIND=COUNT,… of {', '.join(CROWD_KINDS)}")
+    p.add_argument("--over", type=float, default=2.0, help="seconds over which the crowd connects")
+    p.add_argument("--hold", type=float, default=0.0, help="seconds the crowd is held before the normal client starts")
     args = parser.parse_args()
-    if args.command == "bad":
+    if args.command == "crowd":
+        result = asyncio.run(crowd(args))
+    elif args.command == "bad":
         result = bad(args)
     else:
         result = asyncio.run({"describe": describe, "stream": stream, "pair": pair}[args.command](args))

@@ -20,8 +20,22 @@ enum SoundFileDiagnosis {
         case S_IFREG where status.st_size == 0:
             throw .noAudio(source: path)
         default:
-            return
+            try checkMPEG(path)
         }
+    }
+
+    /// Refuses a file that starts like MP3 but holds no MPEG audio, before libmpg123 sees it.
+    private static func checkMPEG(_ path: String) throws(AudioSourceError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return }  // libsndfile's open names the problem
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 4)
+        let count = max(0, pread(fd, &head, 4, 0))
+        guard MPEGFrameChain.startsLikeMP3(Array(head.prefix(count))), !MPEGFrameChain.isChained(fd: fd) else { return }
+        throw .cannotOpen(
+            source: path,
+            reason: "not an audio format s4listen reads: it starts like MP3 (an ID3 tag or an MPEG frame sync) "
+                + "but holds no MPEG audio frames")
     }
 
     /// What libsndfile's refusal `message` means for the bytes at `path`.

@@ -20,6 +20,9 @@ public final class EventSocket: Sendable {
     /// Bytes waiting for one client, beyond its socket buffer, before it is dropped (about a
     /// hundred event lines).
     public static let queueLimit = 32 * 1024
+    /// Clients connected at once; more are refused, so that connections cannot take every
+    /// descriptor the process has (the units' LimitNOFILE).
+    public static let clientLimit = 256
     /// The kernel's send buffer per client, kept small so a client that stops reading is noticed
     /// after a bounded number of lines rather than after megabytes.
     static let sendBufferBytes: Int32 = 16 * 1024
@@ -62,30 +65,67 @@ public final class EventSocket: Sendable {
         thread.start()
     }
 
-    /// Accepts clients as they come until `close()`; then closes the listener and the wake pipe.
+    /// Accepts clients as they come until `close()`, and notices those that hang up when they do
+    /// (not at the next line, which in a quiet room may be hours away); then closes the listener
+    /// and the wake pipe. Out of descriptors, it logs once and waits rather than spinning.
     private func acceptLoop() {
-        var fds = [
-            pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
-        ]
-        while poll(&fds, 2, -1) >= 0 || errno == EINTR {
+        var exhausted = false
+        while true {
+            let open = clients.withLock { $0?.map(\.fd) } ?? []
+            var fds = [
+                pollfd(fd: exhausted ? -1 : listener, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+            ]
+            fds += open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if poll(&fds, nfds_t(fds.count), exhausted ? 100 : -1) < 0 && errno != EINTR { break }
             if fds[1].revents != 0 { break }
-            // The listener is non-blocking: accept returns −1 (EAGAIN) once no client is waiting.
-            while case let client = accept(listener, nil, nil), client >= 0 {
-                _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-                _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-                var size = Self.sendBufferBytes
-                _ = setsockopt(client, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-                let kept = clients.withLock { clients -> Bool in
-                    guard clients != nil else { return false }
-                    clients!.append(Client(fd: client))
-                    return true
-                }
-                if !kept { Glibc.close(client) }
-            }
+            // Clients have nothing to say: what one sends is read and dropped.
+            let hungUp = zip(open, fds.dropFirst(2)).filter { $0.1.revents != 0 && GracefulClose.drain($0.0) }.map(\.0)
+            if !hungUp.isEmpty { drop(Set(hungUp)) }
+            if exhausted || fds[0].revents != 0 { exhausted = acceptWaiting() }
         }
         Glibc.close(listener)
         Glibc.close(wake.read)
         Glibc.close(wake.write)
+    }
+
+    /// Accepts every client waiting (up to `clientLimit` connected); whether it stopped for want
+    /// of descriptors.
+    private func acceptWaiting() -> Bool {
+        // The listener is non-blocking: accept returns −1 (EAGAIN) once no client is waiting.
+        while true {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else {
+                guard errno == EMFILE || errno == ENFILE else { return false }
+                logger.error(
+                    "event socket cannot accept a client: \(String(cString: strerror(errno)))",
+                    metadata: ["clients": "\(clients.withLock { $0?.count ?? 0 })"])
+                return true
+            }
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            var size = Self.sendBufferBytes
+            _ = setsockopt(client, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            let kept = clients.withLock { clients -> Bool in
+                guard clients != nil, clients!.count < Self.clientLimit else { return false }
+                clients!.append(Client(fd: client))
+                return true
+            }
+            if !kept {
+                logger.warning("event socket client refused: \(Self.clientLimit) clients connected")
+                Glibc.close(client)
+            }
+        }
+    }
+
+    /// Closes the clients on these descriptors (those still connected).
+    private func drop(_ gone: Set<Int32>) {
+        clients.withLock { clients in
+            guard let open = clients else { return }
+            for client in open where gone.contains(client.fd) { Glibc.close(client.fd) }
+            clients = open.filter { !gone.contains($0.fd) }
+        }
+        logger.info("event socket client left", metadata: ["clients": "\(gone.count)"])
     }
 
     deinit { close() }

@@ -86,7 +86,7 @@ public final class FileBatch: @unchecked Sendable {
             let formatter = EventFormatter(source: file, sampleRate: rate)
             fields += [
                 ("label", best.map { .string($0.label) } ?? .raw("null")),
-                ("score", .number(Double(best?.score ?? 0))),
+                ("score", best.map { .number(Double($0.score)) } ?? .raw("null")),
                 ("detections", .array(events.map { .raw(formatter.detection($0)) })),
                 ("mode", .string(InferenceMode.recurrent.rawValue)),
             ]

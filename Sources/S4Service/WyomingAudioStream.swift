@@ -1,3 +1,4 @@
+import Foundation
 import S4Audio
 import S4Core
 import S4Detection
@@ -26,7 +27,7 @@ final class WyomingAudioStream {
         throws(WyomingProtocolError)
     {
         (rate, pcm) = try Self.format(of: event)
-        startTimestamp = event.integer("timestamp") ?? 0
+        startTimestamp = try Self.timestamp(of: event)
         self.names = names
         detector = KeywordDetector(model: model, sampleRate: Double(rate), configuration: configuration)
     }
@@ -48,6 +49,19 @@ final class WyomingAudioStream {
                     + "(width \(widths) bytes of signed integer; \(range.lowerBound)…\(range.upperBound) channels)")
         }
         return (rate, pcm)
+    }
+
+    /// The event's `timestamp` (ms), 0 when it has none; refused outside `WyomingLimits.timestamps`,
+    /// so that the audio time added to it can never overflow.
+    static func timestamp(of event: WyomingEvent) throws(WyomingProtocolError) -> Int {
+        guard let value = event.data["timestamp"], !(value is NSNull) else { return 0 }
+        let range = WyomingLimits.timestamps
+        guard let timestamp = WyomingEvent.integer(value), range.contains(timestamp) else {
+            throw .badEvent(
+                "\(event.type): \"timestamp\" must be a whole number of milliseconds from \(range.lowerBound) to "
+                    + "\(range.upperBound), not \(value)")
+        }
+        return timestamp
     }
 
     /// Whether a chunk is in this stream's format.

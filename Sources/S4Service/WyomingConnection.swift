@@ -13,8 +13,9 @@ import Glibc
 /// `ping` → `pong`. Other event types are ignored, as the protocol asks.
 ///
 /// A client that breaks the protocol (a bad header, an oversized event, audio in a format the
-/// detector does not take, a stall in the middle of an event) is sent an `error` event, logged
-/// and disconnected; nothing it sends can affect another client.
+/// detector does not take, a timestamp out of range, an event not complete within
+/// `limits.eventSeconds` of its first byte) or that stays idle past `limits.idleSeconds` is sent an
+/// `error` event, logged and disconnected; nothing it sends can affect another client.
 final class WyomingConnection {
     private let input: Int32
     private let output: Int32
@@ -22,6 +23,8 @@ final class WyomingConnection {
     private let models: SharedModel
     private let configuration: DetectorConfiguration
     private let limits: WyomingLimits
+    /// The client's place in a server with room for several; nil for the stdio client.
+    private let place: ClientPlace?
     private var logger: Logger
 
     /// Names from the last `detect`, for the next stream.
@@ -31,12 +34,13 @@ final class WyomingConnection {
     private var generation = 0
 
     init(
-        input: Int32, output: Int32, isSocket: Bool, client: String, models: SharedModel,
+        input: Int32, output: Int32, place: ClientPlace?, client: String, models: SharedModel,
         configuration: DetectorConfiguration, limits: WyomingLimits, logger: Logger
     ) {
         self.input = input
         self.output = output
-        self.isSocket = isSocket
+        self.place = place
+        isSocket = place != nil
         self.models = models
         self.configuration = configuration
         self.limits = limits
@@ -44,28 +48,49 @@ final class WyomingConnection {
         self.logger[metadataKey: "client"] = "\(client)"
     }
 
-    /// Serves the client until it leaves or is refused. The descriptors stay open (the owner's).
-    func run() {
+    /// Serves the client until it leaves or is refused; the reason it was refused, nil when it left.
+    /// The descriptors stay open (the owner's).
+    @discardableResult
+    func run() -> WyomingProtocolError? {
         logger.info("client connected")
         var decoder = WyomingEventDecoder(limits: limits)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         defer { buffer.deallocate() }
+        var lastEvent = ContinuousClock.now
+        var eventStart = ContinuousClock.now
         do throws(WyomingProtocolError) {
             while true {
-                let count = try read(into: buffer, midEvent: decoder.isMidEvent)
+                let deadline: (ContinuousClock.Instant, WyomingProtocolError)? =
+                    decoder.isMidEvent
+                    ? (eventStart + .seconds(limits.eventSeconds), .eventTimeout(seconds: limits.eventSeconds))
+                    : limits.idleSeconds.map { (lastEvent + .seconds($0), .idle(seconds: $0)) }
+                let count = try read(into: buffer, before: deadline)
+                if let idle = place?.displacedAfter { throw .displaced(seconds: Double(idle / .milliseconds(1)) / 1000) }
                 if count == 0 {
                     if decoder.isMidEvent { throw .truncated }
                     break
                 }
-                for event in try decoder.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) { try handle(event) }
+                let wasMidEvent = decoder.isMidEvent
+                let events = try decoder.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                if !events.isEmpty {
+                    lastEvent = .now
+                    place?.eventCompleted()
+                }
+                // An event that began in this read: its time runs from now.
+                if decoder.isMidEvent && (!wasMidEvent || !events.isEmpty) { eventStart = .now }
+                for event in events { try handle(event) }
             }
             logger.info("client left")
+            return nil
         } catch {
-            logger.warning("client disconnected: \(error)")
+            logger.warning("client disconnected: \(error)", metadata: ["code": "\(error.code)"])
             switch error {
             case .truncated, .readFailed, .writeFailed: break
-            default: try? send(error.event)
+            default:
+                try? send(error.event)
+                if isSocket { GracefulClose.linger(input, for: .seconds(1)) }
             }
+            return error
         }
     }
 
@@ -161,17 +186,24 @@ final class WyomingConnection {
         }
     }
 
-    /// One read: blocks until bytes arrive; 0 at the end. In the middle of an event, a client
-    /// that sends nothing for `limits.stallSeconds` is given up on.
-    private func read(into buffer: UnsafeMutableRawBufferPointer, midEvent: Bool) throws(WyomingProtocolError) -> Int {
+    /// One read: blocks until bytes arrive, 0 at the end; past `deadline`, its error.
+    private func read(
+        into buffer: UnsafeMutableRawBufferPointer, before deadline: (ContinuousClock.Instant, WyomingProtocolError)?
+    ) throws(WyomingProtocolError) -> Int {
         while true {
+            var timeout: Int32 = -1
+            if let (instant, error) = deadline {
+                let left = instant - .now
+                if left <= .zero { throw error }
+                timeout = Int32(min(left / .milliseconds(1), 3_600_000).rounded(.up))
+            }
             var poller = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, midEvent ? Int32(limits.stallSeconds * 1000) : -1)
+            let ready = poll(&poller, 1, timeout)
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw .readFailed(String(cString: strerror(errno)))
             }
-            if ready == 0 { throw .stalled(seconds: limits.stallSeconds) }
+            if ready == 0 { continue }
             let count = Glibc.read(input, buffer.baseAddress, buffer.count)
             if count >= 0 { return count }
             switch errno {
@@ -193,7 +225,7 @@ final class WyomingConnection {
             }
             if sent < 0 {
                 if errno == EINTR { continue }
-                throw .writeFailed(String(cString: strerror(errno)))
+                throw .writeFailed(errno: errno)
             }
             offset += sent
         }

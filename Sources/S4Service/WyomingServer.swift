@@ -12,7 +12,10 @@ import Glibc
 
 /// `s4listen serve`: a Wyoming wake-word server (Home Assistant, voice satellites). Each client is
 /// served on a thread of its own with its own detector at the rate it streams (Δ rescaled, no
-/// resampling); at most `maxClients` at once, the next ones are told so and disconnected.
+/// resampling); at most `maxClients` at once. When every place is taken, a newcomer displaces the
+/// client idle the longest (idle at least `limits.displaceableAfterSeconds`); when every client
+/// is busy, the newcomer is told so and disconnected. Idle or trickling clients therefore cannot
+/// lock others out, and streaming clients are never cut off for a newcomer.
 ///
 /// Lifecycle (systemd `Type=notify`): READY=1 once the socket listens; WATCHDOG=1 from the accept
 /// loop; SIGHUP reloads the model file (a bad file keeps the running model) and every client's
@@ -29,8 +32,8 @@ public final class WyomingServer: Service, @unchecked Sendable {
     private let maxClients: Int
     private let notifier: SystemdNotifier
     private let logger: Logger
-    /// The connected clients' sockets; nil once stopping.
-    private let clients = Mutex<Set<Int32>?>([])
+    /// The connected clients by socket; nil once stopping.
+    private let clients = Mutex<[Int32: ClientPlace]?>([:])
     private let connectionsDone = DispatchGroup()
 
     /// Binds the endpoint at once, so a taken port or a bad path fails before anything starts.
@@ -62,11 +65,19 @@ public final class WyomingServer: Service, @unchecked Sendable {
             thread = Thread { [self] in acceptLoop(listener) }
         } else {
             thread = Thread { [self] in
-                WyomingConnection(
-                    input: STDIN_FILENO, output: STDOUT_FILENO, isSocket: false, client: "stdio", models: models,
+                var limits = limits
+                limits.idleSeconds = nil
+                let ending = WyomingConnection(
+                    input: STDIN_FILENO, output: STDOUT_FILENO, place: nil, client: "stdio", models: models,
                     configuration: configuration, limits: limits, logger: logger
                 ).run()
-                finished.resume(with: .success(()))
+                // Standard output that cannot be written is the command's failure, not a quiet end;
+                // a reader that has gone (a closed pipe) ends it cleanly.
+                if case .writeFailed(let code) = ending, code != EPIPE {
+                    finished.resume(with: .failure(OutputError(reason: String(cString: strerror(code)))))
+                } else {
+                    finished.resume(with: .success(()))
+                }
             }
         }
         thread.name = "s4listen wyoming"
@@ -97,26 +108,37 @@ public final class WyomingServer: Service, @unchecked Sendable {
         notifier.notify("STOPPING=1")
         // Shutting the sockets down wakes the threads blocked in poll or read.
         if let listener { shutdown(listener, Int32(SHUT_RDWR)) }
-        open.forEach { shutdown($0, Int32(SHUT_RDWR)) }
+        open.keys.forEach { shutdown($0, Int32(SHUT_RDWR)) }
         if let path = endpoint.socketPath { unlink(path) }
     }
 
     private var isStopping: Bool { clients.withLock { $0 == nil } }
 
     private func acceptLoop(_ listener: Int32) {
-        defer { close(listener) }
+        var refused = RefusedClients()
+        defer {
+            refused.closeAll()
+            close(listener)
+        }
         // Wakes at least once a second (and as often as the watchdog needs) to ping and to see a stop.
         let pollMilliseconds = Int32(min(1000, max(1, notifier.watchdogInterval.map { Int($0 / .milliseconds(1)) } ?? 1000)))
         var lastPing = ContinuousClock.now
         var serial = 0
+        var descriptorsExhausted = false
         while !isStopping {
-            var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, pollMilliseconds)
+            var pollers = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)] + refused.pollers
+            // Out of descriptors, the listener stays readable: it is left out for a moment rather
+            // than spun on, and what refused clients hold is given back meanwhile.
+            if descriptorsExhausted { pollers[0].fd = -1 }
+            let wait = descriptorsExhausted ? 100 : refused.isEmpty ? pollMilliseconds : min(pollMilliseconds, 100)
+            let ready = poll(&pollers, nfds_t(pollers.count), wait)
             if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval {
                 clients.withLock { if $0 != nil { notifier.notify("WATCHDOG=1") } }
                 lastPing = .now
             }
-            guard ready > 0, !isStopping else { continue }
+            refused.serve(pollers.dropFirst())
+            descriptorsExhausted = false
+            guard ready > 0, pollers[0].revents != 0, !isStopping else { continue }
             var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let fd = withUnsafeMutablePointer(to: &address) {
@@ -125,28 +147,39 @@ public final class WyomingServer: Service, @unchecked Sendable {
             guard fd >= 0 else {
                 if errno == EMFILE || errno == ENFILE {
                     logger.warning("cannot accept a client: \(String(cString: strerror(errno)))")
-                    usleep(100_000)
+                    descriptorsExhausted = true
                 }
                 continue
             }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             serial += 1
-            admit(fd, client: "#\(serial) \(Self.peer(address))")
+            admit(fd, client: "#\(serial) \(Self.peer(address))", refused: &refused)
         }
     }
 
-    /// Serves a new client on a thread of its own, or refuses it when `maxClients` are connected.
-    private func admit(_ fd: Int32, client: String) {
+    /// Serves a new client on a thread of its own, displacing an idle client if every place is
+    /// taken, or refuses it when every client is busy.
+    private func admit(_ fd: Int32, client: String, refused: inout RefusedClients) {
+        let displaceable = Duration.seconds(limits.displaceableAfterSeconds)
+        let place = ClientPlace(fd: fd)
         let admitted = clients.withLock { clients -> Bool in
-            guard clients != nil, clients!.count < maxClients else { return false }
-            clients!.insert(fd)
+            guard clients != nil else { return false }
+            if clients!.count >= maxClients {
+                // The client idle the longest gives up its place, if it is idle enough. It leaves the
+                // count at once, and is woken under the lock: its thread cannot have closed its
+                // socket yet (it takes this lock first).
+                guard let longest = clients!.values.max(by: { $0.idle < $1.idle }), longest.idle >= displaceable else {
+                    return false
+                }
+                clients![longest.fd] = nil
+                longest.displace()
+            }
+            clients![fd] = place
             return true
         }
         guard admitted else {
             logger.warning("client refused: too many clients", metadata: ["client": "\(client)", "limit": "\(maxClients)"])
-            let refusal = WyomingProtocolError.tooManyClients(maxClients).event.encoded()
-            _ = refusal.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-            close(fd)
+            refused.refuse(fd, with: WyomingProtocolError.tooManyClients(maxClients).event.encoded())
             return
         }
         // A client that stops reading cannot block its thread for long.
@@ -155,10 +188,12 @@ public final class WyomingServer: Service, @unchecked Sendable {
         connectionsDone.enter()
         let thread = Thread { [self] in
             WyomingConnection(
-                input: fd, output: fd, isSocket: true, client: client, models: models,
+                input: fd, output: fd, place: place, client: client, models: models,
                 configuration: configuration, limits: limits, logger: logger
             ).run()
-            clients.withLock { _ = $0?.remove(fd) }
+            clients.withLock { clients in
+                if clients?[fd] === place { clients![fd] = nil }
+            }
             close(fd)
             connectionsDone.leave()
         }

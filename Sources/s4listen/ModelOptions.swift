@@ -36,14 +36,9 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> (model: S4Model, path: String) {
         let path = try resolvedPath()
-        let data: Data
+        let bytes = try ModelFile.read(path)
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw CommandFailure("cannot read model file \(path): \(error.localizedDescription)")
-        }
-        do {
-            return (try S4Model(safetensors: [UInt8](data)), path)
+            return (try S4Model(safetensors: bytes), path)
         } catch {
             throw CommandFailure("\(path): \(error)")
         }

@@ -22,9 +22,7 @@ struct RandomModelCommand: ParsableCommand {
 
     func run() throws {
         let model = S4Model.random(try shape.configuration(size: size, seed: seed))
-        guard FileManager.default.createFile(atPath: output, contents: Data(model.safetensors())) else {
-            throw CommandFailure("cannot write \(output)")
-        }
+        try ModelFile.write(model.safetensors(), to: output)
     }
 }
 

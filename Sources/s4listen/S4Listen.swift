@@ -1,5 +1,10 @@
 import ArgumentParser
 import Logging
+import S4Service
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct S4Listen: AsyncParsableCommand {
@@ -11,6 +16,25 @@ struct S4Listen: AsyncParsableCommand {
             RandomModelCommand.self,
         ]
     )
+
+    static func main() async {
+        atexit(failOnUnwrittenOutput)
+        await main(nil)
+    }
+}
+
+/// Run at exit, before the C library's own flush, which would hide its failure: what `print` and
+/// the argument parser (help, usage) left buffered on standard output must reach it, or the exit
+/// status is 1 with the reason on standard error. A closed pipe (the reader has gone) stays a
+/// clean end.
+private func failOnUnwrittenOutput() {
+    do {
+        try flushStandardOutput()
+    } catch  where errno != EPIPE {
+        let message = Array("Error: \(error)\n".utf8)
+        _ = write(STDERR_FILENO, message, message.count)
+        _exit(1)
+    } catch {}
 }
 
 /// Logs go to standard error; standard output carries only JSON results.

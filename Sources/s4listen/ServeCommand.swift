@@ -33,6 +33,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest audio chunk a client may send, in bytes (a larger declared payload is refused unread).")
     var maxPayloadBytes: Int = WyomingLimits().payloadBytes
 
+    @Option(help: "Close a client that completes no event for this many seconds (0: never).")
+    var idleTimeout: Double = WyomingLimits().idleSeconds ?? 0
+
+    @Option(help: "Close a client whose event is not complete this many seconds after its first byte.")
+    var eventTimeout: Double = WyomingLimits().eventSeconds
+
     @Flag(name: .shortAndLong, help: "Log more on standard error (each client and stream).")
     var verbose = false
 
@@ -40,6 +46,12 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...4096).contains(maxClients) else { throw ValidationError("--max-clients must be between 1 and 4096") }
         guard (1024...(256 << 20)).contains(maxPayloadBytes) else {
             throw ValidationError("--max-payload-bytes must be between 1024 and 268435456")
+        }
+        guard idleTimeout == 0 || (1...86_400).contains(idleTimeout) else {
+            throw ValidationError("--idle-timeout must be 0 (never) or between 1 and 86400 seconds")
+        }
+        guard (0.1...3600).contains(eventTimeout) else {
+            throw ValidationError("--event-timeout must be between 0.1 and 3600 seconds")
         }
         do { _ = try WyomingEndpoint(uri: uri) } catch { throw ValidationError("--uri \(error)") }
     }
@@ -50,6 +62,8 @@ struct ServeCommand: AsyncParsableCommand {
         let (model, detectorConfiguration) = try modelOptions.loadForDetection(threshold: thresholdOption, logger: logger)
         var limits = WyomingLimits()
         limits.payloadBytes = maxPayloadBytes
+        limits.idleSeconds = idleTimeout == 0 ? nil : idleTimeout
+        limits.eventSeconds = eventTimeout
         let notifier = SystemdNotifier()
         let options = modelOptions
         let server = try WyomingServer(
