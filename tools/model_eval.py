@@ -24,8 +24,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "train"))
-from vocabulary import COMMANDS, read_manifest  # noqa: E402  (found through the path above)
+from s4train.vocabulary import COMMANDS, read_manifest
 
 DEFAULT_RATES = "8000,11025,16000,22050,44100,48000"
 

@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models" / "train"))
-from vocabulary import COMMANDS, read_manifest  # noqa: E402  (found through the path above)
+from s4train.vocabulary import COMMANDS, read_manifest
 
 RATE = 16000
 HERE = Path(__file__).resolve().parent.parent

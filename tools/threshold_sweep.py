@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from s4train.vocabulary import is_command
 from scene_eval import HERE, RATE, build_scene, run_listen, score, write_wav
-from vocabulary import is_command  # on sys.path through scene_eval
 
 MAX_WRONG = 0.03
 MAX_FALSE_ALARMS_PER_HOUR = 5.0
@@ -65,7 +65,7 @@ def main():
     if args.write and not args.model:
         parser.error("--write needs --model: the file to write the threshold into")
     if args.write:  # before the sweep: a missing package fails at once, not after it
-        from export import set_metadata  # models/train, on sys.path through scene_eval
+        from s4train.export import set_metadata
     thresholds = [float(t) for t in args.thresholds.split(",")]
     check_split(args.binary, args.model, Path(args.clips))
     runs = []

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from export import export_model, load_model, read_header, read_metadata, set_metadata
-from make_fixtures import DEFAULT_OUT, reference
+from s4train.export import export_model, load_model, read_header, read_metadata, set_metadata
+from s4train.fixtures import DEFAULT_OUT, reference
 from test_model import tiny
 
 KEYS = ["format", "labels", "sample_rate", "input_mean", "input_std", "clip_seconds", "d_model",

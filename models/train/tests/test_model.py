@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model import ModelConfig, S4Model, deepen, param_groups
+from s4train.models.flat import ModelConfig, S4Model
 
 
 def tiny(kind="dplr", **kw):
@@ -27,14 +27,14 @@ def tiny(kind="dplr", **kw):
 
 
 @pytest.mark.parametrize("kind", ["dplr", "diag"])
-@pytest.mark.parametrize("rate", [1.0, 2.0, 0.5])
-def test_model_recurrent_equals_convolution(kind, rate):
+@pytest.mark.parametrize("step_scale", [1.0, 2.0, 0.5])
+def test_model_recurrent_equals_convolution(kind, step_scale):
     m = tiny(kind)
-    L = m.window_length(rate)
+    L = m.window_length(step_scale)
     x = 0.5 * torch.sin(torch.arange(L, dtype=torch.float64) * 0.07)[None]
     with torch.no_grad():
-        lc, fc = m(x, rate, return_features=True)
-        lr, fr = m(x, rate, recurrent=True, return_features=True)
+        lc, fc = m(x, step_scale, return_features=True)
+        lr, fr = m(x, step_scale, recurrent=True, return_features=True)
     for k in fc:
         assert (fc[k] - fr[k]).abs().max() < 1e-10, k
     assert (lc - lr).abs().max() < 1e-10
@@ -73,7 +73,7 @@ def test_batchnorm_eval_is_affine():
     n = m.layers[0].norm
     h = torch.randn(2, 5, 4, dtype=torch.float64)
     ref = (h - n.running_mean) / torch.sqrt(n.running_var + n.eps) * n.weight + n.bias
-    from model import apply_norm
+    from s4train.modules.block import apply_norm
     assert (apply_norm(n, h) - ref).abs().max() < 1e-12
 
 
@@ -84,36 +84,3 @@ def test_short_input_is_zero_padded_in_raw_domain():
     with torch.no_grad():
         assert torch.equal(m(x, 2.0), m(F.pad(x, (0, 37)), 2.0))
         assert not torch.allclose(m(x, 2.0), m(F.pad(x, (0, 37), value=m.cfg.input_mean), 2.0))
-
-
-def test_param_groups():
-    m = S4Model(ModelConfig(d_model=4, d_state=8, n_layers=2))
-    groups = {g["name"]: g for g in param_groups(m, 1e-2, 0.05, 1e-3)}
-    ssm = {id(p) for p in groups["ssm"]["params"]}
-    assert groups["ssm"]["lr"] == 1e-3 and groups["ssm"]["weight_decay"] == 0
-    for blk in m.layers:
-        s = blk.ssm
-        for p in (s.log_neg_lambda_re, s.lambda_im, s.p_re, s.p_im, s.b_re, s.b_im, s.log_dt):
-            assert id(p) in ssm
-        assert id(s.c_re) not in ssm and id(s.d) not in ssm
-    n = sum(len(g["params"]) for g in groups.values())
-    assert n == len(list(m.parameters()))
-
-
-@pytest.mark.parametrize("kind", ["dplr", "diag"])
-def test_deepen_keeps_the_function_and_can_learn(kind):
-    m = tiny(kind)
-    grown = deepen(m, 2, seed=3).eval()
-    assert grown.cfg.n_layers == 4 and m.cfg.n_layers == 2
-    x = 0.5 * torch.sin(torch.arange(m.window_length(2.0), dtype=torch.float64) * 0.05)[None]
-    with torch.no_grad():
-        for rate in (1.0, 2.0):
-            xr = x[:, :m.window_length(rate)]
-            assert (grown(xr, rate) - m(xr, rate)).abs().max() < 1e-12
-            assert (grown(xr, rate, recurrent=True) - m(xr, rate)).abs().max() < 1e-10
-    # the new blocks are not dead: their Out maps get a gradient at once
-    grown.train()
-    grown(x[:, :grown.window_length()]).sum().backward()
-    assert grown.layers[3].out.weight.grad.abs().max() > 0
-    # and the old ones are the same objects' values, not re-drawn
-    assert torch.equal(grown.layers[1].ssm.log_dt, m.layers[1].ssm.log_dt)

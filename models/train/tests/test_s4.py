@@ -1,4 +1,4 @@
-"""SSM maths: NPLR init, Cauchy+Woodbury kernel, step = convolution, rate."""
+"""SSM maths: NPLR init, Cauchy+Woodbury kernel, step = convolution, step_scale."""
 
 import math
 
@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-import s4
+from s4train.modules import ssm
+from s4train.ops import conv, init, kernels
 
 
 def _perturbed_dplr(H=3, N=8, rank=1, seed=0):
     g = torch.Generator().manual_seed(seed)
-    m = s4.DPLRSSM(H, N, rank=rank, generator=g).double()
+    m = ssm.DPLRSSM(H, N, rank=rank, generator=g).double()
     with torch.no_grad():
         m.log_neg_lambda_re.add_(0.3 * torch.randn(m.log_neg_lambda_re.shape, generator=g, dtype=torch.float64))
         m.p_re.add_(0.2 * torch.randn(m.p_re.shape, generator=g, dtype=torch.float64))
@@ -23,7 +24,7 @@ def _perturbed_dplr(H=3, N=8, rank=1, seed=0):
 
 def _dense_kernel(Abar, Bbar, C, L):
     """Kbar_k = C_full^T Abar^k Bbar by explicit powers of the dense matrix."""
-    Cf = s4.full(C)
+    Cf = kernels.full(C)
     x, out = Bbar, []
     for _ in range(L):
         out.append(torch.einsum("hn,hn->h", Cf, x))
@@ -35,8 +36,8 @@ def _dense_kernel(Abar, Bbar, C, L):
 
 @pytest.mark.parametrize("N", [8, 16, 64])
 def test_nplr_reconstructs_legs(N):
-    A, B, P = s4.hippo_legs(N)
-    Lam, Pt, Bt, V = s4.nplr_legs(N)
+    A, B, P = init.hippo_legs(N)
+    Lam, Pt, Bt, V = init.nplr_legs(N)
     assert Lam.shape == (N // 2,) and Pt.shape == (1, N // 2)
     assert np.allclose(Lam.real, -0.5) and np.all(Lam.imag < 0)
     Vf = np.concatenate([V, V.conj()], axis=1)
@@ -47,14 +48,14 @@ def test_nplr_reconstructs_legs(N):
     assert np.abs(A_rec - A).max() < 1e-9 * np.abs(A).max()
     assert np.allclose(Vf @ np.concatenate([Bt, Bt.conj()]), B, atol=1e-9)
     # B clipping only touches Im B~
-    _, _, Btc, _ = s4.nplr_legs(N, b_clip=2.0)
+    _, _, Btc, _ = init.nplr_legs(N, b_clip=2.0)
     assert np.allclose(Btc.real, Bt.real) and np.abs(Btc.imag).max() <= 2.0
 
 
 def test_s4d_inits():
-    assert np.allclose(s4.s4d_lin(8), -0.5 - 1j * np.pi * np.arange(4))
+    assert np.allclose(init.s4d_lin(8), -0.5 - 1j * np.pi * np.arange(4))
     n = np.arange(4)
-    assert np.allclose(s4.s4d_inv(8), -0.5 - 1j * (8 / np.pi) * (8 / (2 * n + 1) - 1))
+    assert np.allclose(init.s4d_inv(8), -0.5 - 1j * (8 / np.pi) * (8 / (2 * n + 1) - 1))
 
 
 def test_filterbank_init_is_a_band_pass_bank():
@@ -62,17 +63,17 @@ def test_filterbank_init_is_a_band_pass_bank():
     response peaks within one bandwidth of the channel centre with gain 1, the centres rise
     from 60 Hz to 4 kHz, D = 0, and at 48 kHz (Delta / 3) the response is the same filter."""
     H, N, fs = 12, 16, 16000
-    m = s4.DiagSSM(H, N, init="filterbank", discretization="zoh").double()
+    m = ssm.DiagSSM(H, N, init="filterbank", discretization="zoh").double()
     fc = np.exp(m.log_dt.detach().numpy()) * fs / (2 * np.pi)
     assert abs(fc[0] - 60) < 1e-9 and abs(fc[-1] - 4000) < 1e-9 and np.all(np.diff(fc) > 0)
     assert torch.all(m.d == 0) and torch.all(m.c_im == 0)
     # ZOH holds each input sample, which scales the response by about sinc(f / f_s): at 16 kHz
     # the 4 kHz channel loses 10% that the normalisation gave back; at 48 kHz it loses 1%.
-    for rate, L, rtol in [(1.0, fs, 0.02), (1 / 3, 3 * fs, 0.12)]:
+    for step_scale, L, rtol in [(1.0, fs, 0.02), (1 / 3, 3 * fs, 0.12)]:
         with torch.no_grad():
-            K = m.kernel(L, rate).numpy()
+            K = m.kernel(L, step_scale).numpy()
         F = np.abs(np.fft.rfft(K, axis=-1))
-        f = np.fft.rfftfreq(L, 1 / (fs / rate))
+        f = np.fft.rfftfreq(L, 1 / (fs / step_scale))
         peak = f[F.argmax(-1)]
         erb = 24.7 * (4.37e-3 * fc + 1)
         assert np.all(np.abs(peak - fc) < erb), (peak, fc)
@@ -80,12 +81,12 @@ def test_filterbank_init_is_a_band_pass_bank():
 
 
 @pytest.mark.parametrize("rank", [1, 2])
-@pytest.mark.parametrize("L,rate", [(1, 1.0), (2, 1.0), (7, 1.0), (64, 1.0), (257, 2.0), (300, 0.37)])
-def test_dplr_kernel_equals_dense_powers(rank, L, rate):
+@pytest.mark.parametrize("L,step_scale", [(1, 1.0), (2, 1.0), (7, 1.0), (64, 1.0), (257, 2.0), (300, 0.37)])
+def test_dplr_kernel_equals_dense_powers(rank, L, step_scale):
     m = _perturbed_dplr(rank=rank)
     with torch.no_grad():
-        K = m.kernel(L, rate)
-        Abar, Bbar = s4.dense_bilinear(m.Lam, m.P, m.B, m.dt(rate))
+        K = m.kernel(L, step_scale)
+        Abar, Bbar = kernels.dense_bilinear(m.Lam, m.P, m.B, m.dt(step_scale))
         Kd = _dense_kernel(Abar, Bbar, m.C, L)
     assert K.dtype == torch.float64 and K.shape == (3, L)
     assert (K - Kd).abs().max() < 1e-10 * max(1.0, Kd.abs().max())
@@ -94,14 +95,14 @@ def test_dplr_kernel_equals_dense_powers(rank, L, rate):
 def test_dense_bilinear_matches_formula():
     m = _perturbed_dplr()
     dt = m.dt(1.0).detach()
-    Abar, Bbar = s4.dense_bilinear(m.Lam, m.P, m.B, dt)
-    Lf, Pf = s4.full(m.Lam), s4.full(m.P)[0]
+    Abar, Bbar = kernels.dense_bilinear(m.Lam, m.P, m.B, dt)
+    Lf, Pf = kernels.full(m.Lam), kernels.full(m.P)[0]
     for h in range(3):
         A = torch.diag(Lf[h]) - torch.outer(Pf[h], Pf[h].conj())
         I = torch.eye(8, dtype=A.dtype)
         lhs = I - dt[h] / 2 * A
         assert torch.allclose(Abar[h], torch.linalg.solve(lhs, I + dt[h] / 2 * A), atol=1e-12)
-        assert torch.allclose(Bbar[h], torch.linalg.solve(lhs, dt[h] * s4.full(m.B)[h]), atol=1e-12)
+        assert torch.allclose(Bbar[h], torch.linalg.solve(lhs, dt[h] * kernels.full(m.B)[h]), atol=1e-12)
 
 
 def test_c_tilde_correction_matters():
@@ -110,18 +111,18 @@ def test_c_tilde_correction_matters():
     L = 50
     with torch.no_grad():
         K = m.kernel(L)
-        wrong = s4.dplr_kernel(m.Lam, m.P, m.B, m.C, m.dt(), L)
+        wrong = kernels.dplr_kernel(m.Lam, m.P, m.B, m.C, m.dt(), L)
     assert (K - wrong).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("rank", [1, 2])
-@pytest.mark.parametrize("rate", [1.0, 2.0, 1 / 3])
-def test_dplr_step_equals_convolution(rank, rate):
+@pytest.mark.parametrize("step_scale", [1.0, 2.0, 1 / 3])
+def test_dplr_step_equals_convolution(rank, step_scale):
     m = _perturbed_dplr(rank=rank)
     u = torch.randn(2, 3, 200, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        y = m(u, rate)
-    ys = m.scan(u, rate)
+        y = m(u, step_scale)
+    ys = m.scan(u, step_scale)
     assert (y - ys).abs().max() < 1e-10 * max(1.0, y.abs().max())
 
 
@@ -129,11 +130,11 @@ def test_dplr_step_equals_convolution(rank, rate):
 @pytest.mark.parametrize("init", ["lin", "inv", "legs"])
 def test_diag_kernel_and_step(disc, init):
     g = torch.Generator().manual_seed(3)
-    m = s4.DiagSSM(3, 8, init=init, discretization=disc, generator=g).double()
-    L, rate = 150, 2.0
+    m = ssm.DiagSSM(3, 8, init=init, discretization=disc, generator=g).double()
+    L, step_scale = 150, 2.0
     with torch.no_grad():
-        K = m.kernel(L, rate)
-        logA, Bbar = s4.diag_discretize(m.Lam, m.B, m.dt(rate), disc)
+        K = m.kernel(L, step_scale)
+        logA, Bbar = kernels.diag_discretize(m.Lam, m.B, m.dt(step_scale), disc)
         Abar = torch.exp(logA)
         # explicit powers
         x, Ks = Bbar, []
@@ -141,14 +142,14 @@ def test_diag_kernel_and_step(disc, init):
             Ks.append(2 * (m.C * x).sum(-1).real)
             x = Abar * x
         assert (K - torch.stack(Ks, -1)).abs().max() < 1e-10 * max(1.0, K.abs().max())
-        dtl = m.dt(rate)[:, None] * m.Lam
+        dtl = m.dt(step_scale)[:, None] * m.Lam
         if disc == "zoh":
             assert torch.allclose(Abar, torch.exp(dtl), atol=1e-14)
         else:
             assert torch.allclose(Abar, (1 + dtl / 2) / (1 - dtl / 2), atol=1e-14)
         u = torch.randn(2, 3, L, dtype=torch.float64, generator=g)
-        y = m(u, rate)
-    ys = m.scan(u, rate)
+        y = m(u, step_scale)
+    ys = m.scan(u, step_scale)
     assert (y - ys).abs().max() < 1e-10 * max(1.0, y.abs().max())
 
 
@@ -156,7 +157,7 @@ def test_fft_conv_is_causal_linear_convolution():
     g = torch.Generator().manual_seed(0)
     u = torch.randn(2, 3, 33, dtype=torch.float64, generator=g)
     K = torch.randn(3, 33, dtype=torch.float64, generator=g)
-    y = s4.fft_conv(u, K)
+    y = conv.fft_conv(u, K)
     for b in range(2):
         for h in range(3):
             ref = np.convolve(u[b, h].numpy(), K[h].numpy())[:33]
@@ -170,10 +171,10 @@ def test_fft_conv_custom_backward_matches_autograd(shape):
     u = torch.randn(*shape[0], dtype=torch.float64, generator=g, requires_grad=True)
     K = torch.randn(*shape[1], dtype=torch.float64, generator=g, requires_grad=True)
     w = torch.randn(*shape[0], dtype=torch.float64, generator=g)
-    du, dK = torch.autograd.grad((s4.fft_conv(u, K) * w).sum(), (u, K))
-    ru, rK = torch.autograd.grad((s4.fft_conv_reference(u, K) * w).sum(), (u, K))
+    du, dK = torch.autograd.grad((conv.fft_conv(u, K) * w).sum(), (u, K))
+    ru, rK = torch.autograd.grad((conv.fft_conv_reference(u, K) * w).sum(), (u, K))
     assert (du - ru).abs().max() < 1e-12 and (dK - rK).abs().max() < 1e-12
-    assert torch.autograd.gradcheck(s4.fft_conv, (u, K))
+    assert torch.autograd.gradcheck(conv.fft_conv, (u, K))
 
 
 def test_fast_fft_length():
@@ -184,15 +185,15 @@ def test_fast_fft_length():
         return k == 1
 
     for n in [1, 2, 7, 66, 30392, 32000, 88356]:
-        m = s4.fast_fft_length(n)
+        m = conv.fast_fft_length(n)
         assert m >= n and smooth(m) and not any(smooth(k) for k in range(n, m))
-    assert s4.fast_fft_length(30392) == 30720 and s4.fast_fft_length(32000) == 32000
+    assert conv.fast_fft_length(30392) == 30720 and conv.fast_fft_length(32000) == 32000
 
 
 @pytest.mark.parametrize("cls", ["dplr", "diag"])
 def test_rate_scales_delta(cls):
-    """rate multiplies Delta: kernel(L, rate) == kernel(L, 1) with log_dt + log(rate)."""
-    m = _perturbed_dplr() if cls == "dplr" else s4.DiagSSM(3, 8).double()
+    """step_scale multiplies Delta: kernel(L, step_scale) == kernel(L, 1) with log_dt + log(step_scale)."""
+    m = _perturbed_dplr() if cls == "dplr" else ssm.DiagSSM(3, 8).double()
     with torch.no_grad():
         K2 = m.kernel(100, 2.5)
         m.log_dt.add_(math.log(2.5))
@@ -207,7 +208,7 @@ def test_rate_change_sanity(cls):
     if cls == "dplr":
         m = _perturbed_dplr(H=4, N=16)
     else:
-        m = s4.DiagSSM(4, 16, init="inv").double()
+        m = ssm.DiagSSM(4, 16, init="inv").double()
     with torch.no_grad():
         m.log_dt.copy_(torch.log(torch.tensor([0.001, 0.002, 0.004, 0.008], dtype=torch.float64)))
 
@@ -228,7 +229,7 @@ def test_rate_change_sanity(cls):
 @pytest.mark.parametrize("cls", ["dplr", "diag"])
 def test_float32_close_to_float64_and_differentiable(cls):
     torch.manual_seed(0)
-    m = s4.DPLRSSM(4, 16) if cls == "dplr" else s4.DiagSSM(4, 16)
+    m = ssm.DPLRSSM(4, 16) if cls == "dplr" else ssm.DiagSSM(4, 16)
     m32 = m.float()
     u = torch.randn(2, 4, 1000)
     y32 = m32(u, 1.5)

@@ -8,14 +8,16 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-import stages as S
-from export import export_model, load_model, read_header
-from make_fixtures import test_signal as signal_at
-from s4 import fft_conv_reference
+from s4train.data.augment import AugmentConfig, FrameMask
+from s4train.export import export_model, load_model, read_header
+from s4train.fixtures import test_signal as signal_at
+from s4train.models.stages import FrameStageConfig, StagesConfig, StagesModel, param_groups
+from s4train.ops.conv import bank_conv, fft_conv_reference
+from s4train.ops.frames import frame_bounds, pool_frames, pool_frames_loop, samples_per_frame
 
 
 def tiny_stages(front="diag", frame="diag", clip_seconds=0.1, **kw):
-    fs = S.FrameStageConfig(d_model=6, n_layers=2, d_state=4, kernel=frame,
+    fs = FrameStageConfig(d_model=6, n_layers=2, d_state=4, kernel=frame,
                             discretization="bilinear" if frame == "dplr" else "zoh",
                             init="legs" if frame == "dplr" else "lin",
                             norm="batch" if frame == "dplr" else "layer",
@@ -27,12 +29,12 @@ def tiny_stages(front="diag", frame="diag", clip_seconds=0.1, **kw):
                 clip_seconds=clip_seconds, labels=["a", "b", "c"], input_mean=0.01, input_std=0.2,
                 dropout=0.0)
     base.update(kw)
-    m = S.StagesModel(S.StagesConfig(**base), seed=0).double()
+    m = StagesModel(StagesConfig(**base), seed=0).double()
     with torch.no_grad():   # every term of the stage-0 map and the norms nontrivial
         m.front_end.encoder.weight.uniform_(0.8, 1.2)
         m.front_end.encoder.bias.normal_(0, 0.05)
         m.front_end.ssm.d.normal_(0, 0.1)
-        for n in [m.pooling.norm] + [b.norm for b in m.layers] + [m.final_norm]:
+        for n in [m.pooling.norm] + [b.norm for st in m.stages[1:] for b in st.layers] + [m.final_norm]:
             if isinstance(n, torch.nn.BatchNorm1d):
                 n.running_mean.normal_(0, 0.3)
                 n.running_var.uniform_(0.5, 2.0)
@@ -43,12 +45,12 @@ def tiny_stages(front="diag", frame="diag", clip_seconds=0.1, **kw):
 @pytest.mark.parametrize("f_hz", [16000, 44100, 11025])
 def test_recurrent_equals_convolution(front, frame, f_hz):
     m = tiny_stages(front, frame)
-    rate = 16000 / f_hz
-    L = m.window_length(rate)
+    step_scale = 16000 / f_hz
+    L = m.window_length(step_scale)
     x = torch.from_numpy(signal_at(np.arange(L) / f_hz))[None]
     with torch.no_grad():
-        lc, fc = m(x, rate, return_features=True)
-        lr, fr = m(x, rate, recurrent=True, return_features=True)
+        lc, fc = m(x, step_scale, return_features=True)
+        lr, fr = m(x, step_scale, recurrent=True, return_features=True)
     assert fc.keys() == fr.keys() and fc["frames"].shape[1] == int(0.1 * f_hz / (0.01 * f_hz)) - (f_hz == 11025)
     for k in fc:
         assert (fc[k] - fr[k]).abs().max() < 1e-10, k
@@ -56,45 +58,45 @@ def test_recurrent_equals_convolution(front, frame, f_hz):
 
 
 def test_fractional_frame_boundaries():
-    assert S.samples_per_frame(0.01, 11025) == 110.25
-    assert S.samples_per_frame(0.01, 44100) == 441.0
-    assert S.samples_per_frame(0.01, 22050) == 220.5
-    b = S.frame_bounds(11025, 0.01, 11025)
+    assert samples_per_frame(0.01, 11025) == 110.25
+    assert samples_per_frame(0.01, 44100) == 441.0
+    assert samples_per_frame(0.01, 22050) == 220.5
+    b = frame_bounds(11025, 0.01, 11025)
     assert len(b) == 101 and b[0] == 0 and b[-1] == 11025
     assert b[4] == 441 and set(np.diff(b)) == {110, 111}
     n = np.arange(11025)
     frame_of = np.searchsorted(b, n, side="right") - 1
     assert np.array_equal(frame_of, np.floor(n / 110.25).astype(int))   # sample n in frame n // (tau f)
     # a trailing partial frame is dropped: 2756 samples hold 24 frames (b_25 = 2757)
-    assert len(S.frame_bounds(2756, 0.01, 11025)) == 25
-    assert len(S.frame_bounds(2757, 0.01, 11025)) == 26
+    assert len(frame_bounds(2756, 0.01, 11025)) == 25
+    assert len(frame_bounds(2757, 0.01, 11025)) == 26
     # whole-sample frames: reshape pooling = cumulative-sum pooling = frame-by-frame pooling
     r = torch.rand(2, 3, 4410, dtype=torch.float64)
     for f in (44100, 16000, 11025, 8000):
-        a = S.pool_frames(r, 0.01, f)
-        c = S.pool_frames_loop(r, 0.01, f)
+        a = pool_frames(r, 0.01, f)
+        c = pool_frames_loop(r, 0.01, f)
         assert a.shape == c.shape and (a - c).abs().max() < 1e-12, f
     # tau * f rounded to 1e-9: 0.01 * 44100.000000001 Hz is still 441 samples
-    assert S.samples_per_frame(0.01, 16000 / (16000 / 44100)) == 441.0
+    assert samples_per_frame(0.01, 16000 / (16000 / 44100)) == 441.0
 
 
 def test_bank_conv_and_its_gradient():
     g = torch.Generator().manual_seed(0)
     u = torch.randn(3, 50, generator=g, dtype=torch.float64, requires_grad=True)
     K = torch.randn(4, 50, generator=g, dtype=torch.float64, requires_grad=True)
-    y = S.bank_conv(u, K)
+    y = bank_conv(u, K)
     want = fft_conv_reference(u[:, None, :].expand(3, 4, 50), K)
     assert (y - want).abs().max() < 1e-12
-    assert torch.autograd.gradcheck(S.bank_conv, (u, K))
+    assert torch.autograd.gradcheck(bank_conv, (u, K))
 
 
 def test_delta_rescaling_keeps_frames_across_rates():
     """The same band-limited signal at 16 kHz and at 8/44.1/48 kHz gives close log frames when
-    stage 0's Delta follows the rate, and clearly different ones when it does not."""
-    cfg = S.StagesConfig(front_width=16, front_state=16, front_f_max=3000.0,
-                         frame_stages=[S.FrameStageConfig(d_model=8, n_layers=1, d_state=4)],
+    stage 0's Delta follows the step_scale, and clearly different ones when it does not."""
+    cfg = StagesConfig(front_width=16, front_state=16, front_f_max=3000.0,
+                         frame_stages=[FrameStageConfig(d_model=8, n_layers=1, d_state=4)],
                          clip_seconds=0.5, labels=["a", "b"], input_std=0.3, dropout=0.0)
-    m = S.StagesModel(cfg, seed=0).double().eval()
+    m = StagesModel(cfg, seed=0).double().eval()
 
     def pooled(f_hz, scaled):
         x = torch.from_numpy(signal_at(np.arange(int(0.5 * f_hz)) / f_hz))[None]
@@ -113,12 +115,12 @@ def test_delta_rescaling_keeps_frames_across_rates():
 
 
 def test_front_end_freezing_and_fixed_encoder():
-    m = S.StagesModel(S.StagesConfig(front_width=4, front_state=4,
-                                     frame_stages=[S.FrameStageConfig(d_model=6, n_layers=1, d_state=4)],
+    m = StagesModel(StagesConfig(front_width=4, front_state=4,
+                                     frame_stages=[FrameStageConfig(d_model=6, n_layers=1, d_state=4)],
                                      clip_seconds=0.05, labels=["a", "b"]), seed=0)
     assert torch.all(m.front_end.encoder.weight == 1) and torch.all(m.front_end.encoder.bias == 0)
     assert not any(p.requires_grad for p in m.front_end.encoder.parameters())
-    names = {n for g in S.param_groups(m, 1e-3, 0.05, 1e-4) for n in [g["name"]]}
+    names = {n for g in param_groups(m, 1e-3, 0.05, 1e-4) for n in [g["name"]]}
     assert names == {"main", "no_wd", "ssm"}
     x = 0.1 * torch.randn(2, 800)
     m.train()
@@ -135,7 +137,8 @@ def test_front_end_freezing_and_fixed_encoder():
 
 def test_frame_masks_only_in_training():
     m = tiny_stages()
-    m.frame_mask = S.FrameMask(2, 3, 2, 2, torch.Generator().manual_seed(0))
+    m.frame_mask = FrameMask(AugmentConfig(time_masks=2, time_mask_max=3, channel_masks=2, channel_mask_max=2),
+                             torch.Generator().manual_seed(0))
     x = torch.from_numpy(signal_at(np.arange(1600) / 16000))[None].repeat(4, 1)
     z = torch.randn(4, 10, 4)
     zm = m.frame_mask(z)
@@ -205,7 +208,7 @@ def test_export_round_trip(front, frame, tmp_path):
     assert np.array_equal(t["stages.1.layers.1.ssm.c_re"], s.c_re.detach().numpy().astype(np.float32))
     assert np.all(t["stages.0.layers.0.ssm.lambda_re"] < 0)
     m2, meta2 = load_model(path)
-    assert meta2 == meta and isinstance(m2, S.StagesModel)
+    assert meta2 == meta and isinstance(m2, StagesModel)
     x = torch.from_numpy(signal_at(np.arange(m.window_length()) / 16000))[None]
     with torch.no_grad():
         assert (m(x) - m2(x)).abs().max() < 1e-4
@@ -221,12 +224,12 @@ def test_export_round_trip(front, frame, tmp_path):
 
 
 def test_float32_training_step_is_finite():
-    cfg = S.StagesConfig(front_width=8, front_state=8,
-                         frame_stages=[S.FrameStageConfig(d_model=8, n_layers=2, d_state=8)],
+    cfg = StagesConfig(front_width=8, front_state=8,
+                         frame_stages=[FrameStageConfig(d_model=8, n_layers=2, d_state=8)],
                          clip_seconds=0.2, labels=["a", "b", "c"], dropout=0.1)
-    m = S.StagesModel(cfg, seed=1)
-    m.frame_mask = S.FrameMask()
-    opt = torch.optim.AdamW(S.param_groups(m, 1e-3, 0.05, 1e-3))
+    m = StagesModel(cfg, seed=1)
+    m.frame_mask = FrameMask(AugmentConfig())
+    opt = torch.optim.AdamW(param_groups(m, 1e-3, 0.05, 1e-3))
     x = 0.2 * torch.randn(4, 4410)
     loss = torch.nn.functional.cross_entropy(m(x, 16000 / 22050), torch.tensor([0, 1, 2, 0]))
     loss.backward()
