@@ -179,7 +179,7 @@ py-test: synth-deps
 # finds goes to a scratch folder). A crash leaves its input in Fuzz/crashes/ and fails the run
 # (Swift's own backtracer is off there: it caught the signal first and no input was written).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := FuzzPipeSource FuzzModelFile FuzzDetector
+FUZZ_TARGETS := FuzzPipeSource FuzzModelFile FuzzDetector FuzzWyomingSession
 fuzz: deps
 	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xswiftc -use-ld=lld
 	@mkdir -p Fuzz/crashes; for t in $(FUZZ_TARGETS); do \

@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "S4Audio", targets: ["S4Audio"]),
         .library(name: "S4Detection", targets: ["S4Detection"]),
         .library(name: "S4RandomModel", targets: ["S4RandomModel"]),
+        .library(name: "S4Service", targets: ["S4Service"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),

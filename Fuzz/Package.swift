@@ -7,7 +7,10 @@ import PackageDescription
 let package = Package(
     name: "s4listen-fuzz",
     platforms: [.macOS(.v15)],
-    dependencies: [.package(name: "s4listen", path: "..")],
+    dependencies: [
+        .package(name: "s4listen", path: ".."),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+    ],
     targets: [
         .target(name: "FuzzDriver"),
         // The pipe decoder: WAV header parser (auto-detected) or raw s16le, down-mix, clamping.
@@ -18,6 +21,13 @@ let package = Package(
         .executableTarget(name: "FuzzDetector", dependencies: [
             "FuzzDriver", .product(name: "S4Core", package: "s4listen"), .product(name: "S4Detection", package: "s4listen"),
             .product(name: "S4RandomModel", package: "s4listen"),
+        ]),
+        // A whole Wyoming session: bytes through the server's connection (event decoder, stream
+        // state, formats, timestamps) and a detector that fires on any command.
+        .executableTarget(name: "FuzzWyomingSession", dependencies: [
+            "FuzzDriver", .product(name: "S4Core", package: "s4listen"), .product(name: "S4Detection", package: "s4listen"),
+            .product(name: "S4RandomModel", package: "s4listen"), .product(name: "S4Service", package: "s4listen"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
     ]
 )

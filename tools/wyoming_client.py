@@ -279,13 +279,14 @@ async def told(reader: asyncio.StreamReader, wait: float) -> str:
     if not line:
         return "closed"
     head = json.loads(line)
+    try:
+        data = await asyncio.wait_for(reader.readexactly(head.get("data_length", 0)), wait)
+        await asyncio.wait_for(reader.readexactly(head.get("payload_length", 0)), wait)
+    except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+        return f"{head['type']} (cut short)"
     if head["type"] != "error":
         return head["type"]
-    try:
-        data = json.loads(await asyncio.wait_for(reader.readexactly(head.get("data_length", 0)), wait))
-    except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-        return "error"
-    return data.get("code", "error")
+    return json.loads(data or b"{}").get("code", "error")
 
 
 AUDIO = {"rate": 16000, "width": 2, "channels": 1}
@@ -347,7 +348,7 @@ async def crowd(args) -> dict:
         if kind not in CROWD_KINDS:
             sys.exit(f"unknown kind {kind}: {', '.join(CROWD_KINDS)}")
         kinds += [kind] * int(count)
-    order = np.random.default_rng(1).permutation(len(kinds))
+    order = range(len(kinds)) if args.in_order else np.random.default_rng(1).permutation(len(kinds))
     gap = args.over / max(1, len(kinds))
     tasks = []
     for i in order:
@@ -358,8 +359,11 @@ async def crowd(args) -> dict:
     samples, rate = load([args.file], 1.0, None)
     normal = Stream(args.uri, samples, rate, 2, 1, 20, None)
     await normal.start()
-    for chunk in normal.chunks():
-        await normal.client.write_event(chunk)
+    try:
+        for chunk in normal.chunks():
+            await normal.client.write_event(chunk)
+    except ConnectionError:
+        pass  # refused: stop() reads why
     await normal.stop()
     seconds = time.monotonic() - started
     # What the crowd was told by now; those still connected and waiting are "held".
@@ -410,6 +414,7 @@ def main() -> None:
     p.add_argument("--kinds", required=True, help=f"KIND=COUNT,… of {', '.join(CROWD_KINDS)}")
     p.add_argument("--over", type=float, default=2.0, help="seconds over which the crowd connects")
     p.add_argument("--hold", type=float, default=0.0, help="seconds the crowd is held before the normal client starts")
+    p.add_argument("--in-order", action="store_true", help="connect the kinds in the order given (else shuffled)")
     args = parser.parse_args()
     if args.command == "crowd":
         result = asyncio.run(crowd(args))

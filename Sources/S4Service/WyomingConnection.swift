@@ -16,7 +16,7 @@ import Glibc
 /// detector does not take, a timestamp out of range, an event not complete within
 /// `limits.eventSeconds` of its first byte) or that stays idle past `limits.idleSeconds` is sent an
 /// `error` event, logged and disconnected; nothing it sends can affect another client.
-final class WyomingConnection {
+public final class WyomingConnection {
     private let input: Int32
     private let output: Int32
     private let isSocket: Bool
@@ -48,10 +48,21 @@ final class WyomingConnection {
         self.logger[metadataKey: "client"] = "\(client)"
     }
 
+    /// One client on a pair of descriptors that are not sockets (standard input and output, a
+    /// pipe): the `stdio://` server and the fuzz target.
+    public convenience init(
+        input: Int32, output: Int32, client: String, model: S4Model, configuration: DetectorConfiguration,
+        limits: WyomingLimits, logger: Logger
+    ) {
+        self.init(
+            input: input, output: output, place: nil, client: client, models: SharedModel(model),
+            configuration: configuration, limits: limits, logger: logger)
+    }
+
     /// Serves the client until it leaves or is refused; the reason it was refused, nil when it left.
     /// The descriptors stay open (the owner's).
     @discardableResult
-    func run() -> WyomingProtocolError? {
+    public func run() -> WyomingProtocolError? {
         logger.info("client connected")
         var decoder = WyomingEventDecoder(limits: limits)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
