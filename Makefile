@@ -8,15 +8,23 @@ BIN          := .build/release/s4listen
 SAMPLES      := $(wildcard samples/*.flac)
 # The systemd units (the listener and the Wyoming server), each with its options file.
 UNITS        := s4listen s4listen-wyoming
-# What the Wyoming tests need on the Python side: the real client library and an audio reader.
-PY_TEST_DEPS := wyoming soundfile numpy
+# The Python side (training, evaluation tools, the Wyoming tests' client) runs in a virtual
+# environment of exactly the versions in PY_LOCK, made from Debian's /usr/bin/python3 and kept
+# outside the clone, named by the lock file's hash: a fresh clone (CI) reuses it, a changed lock
+# makes a new one (and removes the others). s4train is found in this tree (PYTHONPATH), not
+# installed, so an environment shared by several clones never points into an old one.
+SYSTEM_PYTHON ?= /usr/bin/python3
+PY_LOCK      := models/train/requirements.lock
+PY_ENV_ROOT  ?= $(HOME)/.cache/s4listen
+PY_ENV       := $(PY_ENV_ROOT)/venv-$(shell sha256sum $(PY_LOCK) | cut -c1-16)
+PYTHON       := PYTHONPATH=$(CURDIR)/models/train $(PY_ENV)/bin/python
 
 SHARED_DATA  := ../shared/data/speech-commands
 CLIPS        ?= $(SHARED_DATA)/test
 SEED         ?= 1
 NOISE        ?= $(dir $(abspath $(CLIPS)))_background_noise_
 
-.PHONY: all deps build demo test lint unit-check install bench scene-eval model-eval threshold-sweep train-model val-clips synth-deps synth-data py-test fuzz fixtures clean
+.PHONY: all deps py-env build demo test lint unit-check install bench scene-eval model-eval threshold-sweep train-model val-clips py-test fuzz fixtures clean
 
 all: build
 
@@ -33,6 +41,16 @@ endef
 deps:
 	$(call apt_install,$(APT_PACKAGES))
 
+# The Python environment (see PY_ENV): built once per lock file, complete when its stamp exists.
+py-env: $(PY_ENV)/.complete
+$(PY_ENV)/.complete: $(PY_LOCK)
+	$(call apt_install,python3-venv)
+	rm -rf $(PY_ENV) && mkdir -p $(PY_ENV_ROOT)
+	$(SYSTEM_PYTHON) -m venv $(PY_ENV)
+	$(PY_ENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r $(PY_LOCK)
+	find $(PY_ENV_ROOT) -maxdepth 1 -name 'venv-*' ! -path $(PY_ENV) -exec rm -rf {} +
+	touch $@
+
 # Release build; the Swift runtime is linked statically so the installed binary needs no toolchain.
 build: deps
 	$(SWIFT) build -c release --static-swift-stdlib
@@ -42,19 +60,20 @@ demo: build
 	$(BIN) info
 	$(BIN) classify $(SAMPLES)
 
-test: deps
-	python3 -c "import wyoming, soundfile, numpy" 2>/dev/null || python3 -m pip install -q $(PY_TEST_DEPS)
-	$(SWIFT) test
+# The Swift tests find the environment's python3 first on PATH (the Wyoming tests run
+# tools/wyoming_client.py with it); then the units, then the Python tests.
+test: deps py-env
+	PATH="$(PY_ENV)/bin:$$PATH" $(SWIFT) test
 	$(MAKE) --no-print-directory unit-check
+	$(MAKE) --no-print-directory py-test
 
 # Style and lint: the toolchain's swift format (.swift-format) over the Swift sources, warnings
-# failing, and ruff (ruff.toml) over models/train and tools, installed with pip when missing.
+# failing, and ruff (ruff.toml, the version in PY_LOCK) over models/train and tools.
 # `swift format -i -r Sources Tests Fuzz/Sources Package.swift` applies the Swift formatting.
 SWIFT_LINT_PATHS := Sources Tests Fuzz/Sources Package.swift
-lint:
+lint: py-env
 	$(SWIFT) format lint --strict --recursive $(SWIFT_LINT_PATHS)
-	@python3 -m ruff --version >/dev/null 2>&1 || python3 -m pip install -q ruff
-	python3 -m ruff check models/train tools
+	$(PYTHON) -m ruff check models/train tools
 	@echo "lint: swift format and ruff clean"
 
 # Each systemd unit: `systemd-analyze verify` must be clean and the offline security exposure at
@@ -89,90 +108,44 @@ bench: build
 	$(BIN) bench
 
 # Streaming benchmark: a ten-minute scene from CLIPS at 16 and 48 kHz through a file, a pipe and ALSA.
-scene-eval: build
-	python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
-	python3 tools/scene_eval.py --clips $(CLIPS) --noise $(NOISE) --seed $(SEED)
+scene-eval: build py-env
+	$(PYTHON) tools/scene_eval.py --clips $(CLIPS) --noise $(NOISE) --seed $(SEED)
 
 # Test-folder accuracy of MODEL at six input rates, measured by s4listen (clips resampled with sox).
 MODEL        ?= models/default.safetensors
 TEST_CLIPS   ?= $(SHARED_DATA)/test
-model-eval: build
-	python3 tools/model_eval.py --model $(MODEL) --clips $(TEST_CLIPS)
+model-eval: build py-env
+	$(PYTHON) tools/model_eval.py --model $(MODEL) --clips $(TEST_CLIPS)
 
-# Reproduces models/default.safetensors from the shared data on this project's machine (CPU; wall
-# time in models/README.md), resumable: a rerun reuses every finished phase and resumes training.
-#  1. the teacher (training only, never shipped): Google's speech_embedding from the openwakeword
-#     0.5.1 wheel (fetched by pip, checked by sha256), a small head trained on the training
-#     speakers on mixed pairs of embeddings (mixup), and its logits on 3 augmented copies of each
-#     training clip (runs/oww-cache);
-#  2. the student: the stages network (S4D filter bank at the input rate, 10 ms frames, six S4D
-#     blocks of width 192 at the frame clock), distilled from the cached logits at drawn rates
-#     8-48 kHz, in two phases (runs/stages-oww, then runs/stages-oww-2, which exports
-#     default.safetensors).
-# Measured as 9 + 45 + 16 minutes on two threads (models/README.md).
-# TEACHER=logmel uses the log-mel CNN teacher of teacher.py instead (no pretrained weights).
-TEACHER      ?= oww
-# glibc hands PyTorch's large per-step buffers back to the kernel and faults them in again on the
-# next step: 20-40% of the CPU time went to the kernel (models/train/README.md).
+# Reproduces models/default.safetensors from the shared data on this project's machine (CPU, two
+# threads, about 1 h 10 min: models/README.md) by its recipe, models/train/recipes/default.toml
+# (the teacher, then two phases; what each setting is and why: the recipe), then chooses its
+# detection threshold. Resumable: a rerun reuses every finished step and resumes training.
+# TRAIN_ENV: glibc hands PyTorch's large per-step buffers back to the kernel and faults them in
+# again on the next step (20-40% of the CPU time went to the kernel); these keep them.
+RECIPE       ?= recipes/default.toml
 TRAIN_ENV    := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=1073741824
-TRAIN_THREADS ?= 2
-# What both student phases share: batch, rates, speed, validation, resume.
-STUDENT_FLAGS := --arch stages --threads $(TRAIN_THREADS) --batch-size 32 --weight-decay 0.05 --warmup-steps 100 \
-                 --multirate-prob 0.5 --min-rate 8000 --max-rate 48000 --speed-min 0.9 --speed-max 1.1 \
-                 --eval-rates 16000,8000 --resume auto --d-model 192
-# Phase 1 from scratch with the bank frozen throughout: the frame stages learn from its stored log
-# frames of each teacher copy at 12 drawn (rate, speed) pairs (--frozen-frames; the log-mel teacher
-# runs live, so with it phase 1 hears raw audio instead). Phase 2: a warm restart of 15 epochs from
-# phase 1's best weights on raw audio at fresh draws, the bank training too, with more weight on
-# the teacher's softer targets (models/README.md).
-FROZEN_oww    := --frozen-frames 12
-FROZEN_logmel :=
-PHASE1_FLAGS  := --epochs 80 --lr 0.004 --ssm-lr 0.001 --freeze-front-end-epochs 80 $(FROZEN_$(TEACHER)) \
-                 --kd-alpha 0.7 --kd-temperature 2
-PHASE2_FLAGS  := --epochs 15 --lr 0.002 --ssm-lr 0.0005 --kd-alpha 0.9 --kd-temperature 3
-TEACHER_oww    := --teacher-cache runs/oww-cache
-TEACHER_logmel := --teacher runs/teacher/teacher.pt
-train-model:
-	python3 -m pip install -q -r models/train/requirements.txt
-ifeq ($(TEACHER),logmel)
-	cd models/train && python3 teacher.py --threads $(TRAIN_THREADS) --out-dir runs/teacher
-else
-	cd models/train && python3 oww_teacher.py --threads $(TRAIN_THREADS) --mixup 0.4
-endif
-	cd models/train && $(TRAIN_ENV) python3 train.py $(STUDENT_FLAGS) $(PHASE1_FLAGS) $(TEACHER_$(TEACHER)) \
-		--out-dir runs/stages-$(TEACHER)
-	cd models/train && $(TRAIN_ENV) python3 train.py $(STUDENT_FLAGS) $(PHASE2_FLAGS) $(TEACHER_$(TEACHER)) \
-		--init-from runs/stages-$(TEACHER)/last.pt --out-dir runs/stages-$(TEACHER)-2 \
-		--export ../default.safetensors
+train-model: py-env
+	cd models/train && $(TRAIN_ENV) $(PYTHON) -m s4train train $(RECIPE)
 	$(MAKE) threshold-sweep MODEL=models/default.safetensors THRESHOLD_WRITE=--write
 
 # The validation speakers' clips (held out of training) laid out like test/, for choosing the
 # detection threshold without touching test/:
 #   make val-clips && make scene-eval CLIPS=$(VAL_CLIPS) NOISE=$(SHARED_DATA)/_background_noise_
 VAL_CLIPS    := models/train/runs/val-clips
-val-clips:
-	python3 -m pip install -q -r models/train/requirements.txt
-	cd models/train && python3 val_clips.py $(abspath $(VAL_CLIPS))
+val-clips: py-env
+	cd models/train && $(PYTHON) -m s4train val-clips recipes/default.toml $(abspath $(VAL_CLIPS))
 
 # The detection threshold by the rule in models/README.md: scenes of the validation speakers
 # (never test/), one `listen --all` run per seed, every threshold scored offline.
 # THRESHOLD_WRITE=--write stores the choice in MODEL as its detection_threshold (train-model does).
 threshold-sweep: build val-clips
-	python3 tools/threshold_sweep.py --clips $(VAL_CLIPS) --noise $(SHARED_DATA)/_background_noise_ \
+	$(PYTHON) tools/threshold_sweep.py --clips $(VAL_CLIPS) --noise $(SHARED_DATA)/_background_noise_ \
 		--model $(MODEL) $(THRESHOLD_WRITE)
 
-# Synthetic speakers (espeak-ng and flite voices saying the words) for `train.py --extra-train`.
-SPEECH_SYNTH := espeak-ng flite
-synth-deps:
-	$(call apt_install,$(SPEECH_SYNTH))
-synth-data: synth-deps
-	python3 -m pip install -q -r models/train/requirements.txt
-	cd models/train && python3 synth.py $(abspath models/train/runs/synth)
-
-# Python training code tests (PyTorch on CPU; not part of `make test`).
-py-test: synth-deps
-	python3 -m pip install -q -r models/train/requirements.txt
-	cd models/train && python3 -m pytest -q
+# The Python tests (s4train on CPU, one thread; under a minute): part of `make test`.
+py-test: py-env
+	cd models/train && OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q
 
 # libFuzzer on the pipe decoder (WAV header parser), the model file reader and validation, and
 # the detector: each target for FUZZ_SECONDS from the committed seed corpus (Fuzz/Corpus; what it
@@ -192,8 +165,8 @@ fuzz: deps
 	done
 
 # Regenerates the Swift test fixtures from the PyTorch code (a deliberate, reviewed change).
-fixtures:
-	cd models/train && python3 make_fixtures.py
+fixtures: py-env
+	cd models/train && $(PYTHON) -m s4train fixtures
 
 clean:
 	rm -rf .build
