@@ -1,7 +1,8 @@
 """Initialisations of the state matrix (numpy float64 / complex128): HiPPO-LegS in NPLR form,
 S4D-Lin, S4D-Inv, and the ERB band-pass filter bank of the stages network's front end.
 
-Written from the maths in the project's shared S4 reference (shared/docs/s4-reference.md).
+Written from the maths of the project's S4 reference, ../shared/docs/s4-reference.md (the shared
+folder beside the clone).
 Only M = N/2 complex modes are stored; each stands for a conjugate pair.
 """
 
