@@ -358,8 +358,8 @@ async def crowd(args) -> dict:
     started = time.monotonic()
     samples, rate = load([args.file], 1.0, None)
     normal = Stream(args.uri, samples, rate, 2, 1, 20, None)
-    await normal.start()
     try:
+        await normal.start()
         for chunk in normal.chunks():
             await normal.client.write_event(chunk)
     except ConnectionError:

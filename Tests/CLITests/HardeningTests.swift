@@ -332,7 +332,7 @@ import Glibc
     @Test func modelFilesAreWrittenThroughSpecialFiles() throws {
         let fifo = CLI.path("out.fifo"), target = CLI.path("target.safetensors"), link = CLI.path("link.safetensors")
         #expect(mkfifo(fifo, 0o600) == 0)
-        let reader = try Program.start("/bin/sh", ["-c", "cat \"$0\" | wc -c", fifo])
+        let reader = try Program.start("/bin/sh", ["-c", "timeout 10 cat \"$0\" | wc -c", fifo])
         let throughFIFO = try CLI.run(["random-model", "--size", "1x8x4", fifo])
         #expect(throughFIFO.exited(0), "\(throughFIFO.stderr)")
         let bytes = Int(reader.wait(timeout: 10)?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
