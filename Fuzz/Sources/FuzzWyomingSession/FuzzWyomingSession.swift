@@ -18,11 +18,12 @@ let model: S4Model = {
     return S4Model.random(configuration)
 }()
 
-/// Threshold 0: any utterance whose likeliest class is a command is a detection, so that the
-/// detection path (timestamps included) runs on random audio.
+/// Every utterance is an event (`reportEverything`, threshold 0), so that the detection path
+/// (timestamps included) runs on random audio.
 let configuration: DetectorConfiguration = {
     var configuration = DetectorConfiguration()
     configuration.threshold = 0
+    configuration.reportEverything = true
     return configuration
 }()
 
