@@ -316,6 +316,8 @@ async def hostile(uri: str, kind: str, wait: float) -> str:
         elif kind == "mute-reader":   # asks without end and never reads the answers
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
+                if writer.is_closing() or reader.at_eof():
+                    return "closed"
                 writer.write(header("describe"))
                 await asyncio.sleep(0.05)
             return "never read"

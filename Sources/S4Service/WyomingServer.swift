@@ -182,9 +182,13 @@ public final class WyomingServer: Service, @unchecked Sendable {
             refused.refuse(fd, with: WyomingProtocolError.tooManyClients(maxClients).event.encoded())
             return
         }
-        // A client that stops reading cannot block its thread for long.
+        // A client that stops reading cannot block its thread for long: what it leaves unread
+        // fills a small send buffer (the server's answers are a few KiB at most), and a write
+        // that then waits 10 s fails.
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var sendBuffer: Int32 = 64 * 1024
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
         connectionsDone.enter()
         let thread = Thread { [self] in
             WyomingConnection(
