@@ -81,7 +81,7 @@ import Glibc
         let probe = try? Program.run("python3", ["-c", "import wyoming, soundfile, numpy"])
         guard probe?.status == 0 else {
             Issue.record(
-                "python3 with wyoming, soundfile and numpy is needed (make test installs them: python3 -m pip install wyoming soundfile numpy): \(probe?.stderr ?? "no python3")",
+                "python3 with wyoming, soundfile and numpy is needed (make test runs the tests with the project's environment first on PATH: make py-env): \(probe?.stderr ?? "no python3")",
                 sourceLocation: sourceLocation)
             return false
         }

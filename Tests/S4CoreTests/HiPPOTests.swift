@@ -3,7 +3,7 @@ import Testing
 
 @testable import S4Core
 
-/// The NPLR form of HiPPO-LegS (s4-reference.md §1.2), computed by the Jacobi eigensolver.
+/// The NPLR form of HiPPO-LegS (docs/s4-reference.md §1.2), computed by the Jacobi eigensolver.
 @Suite struct HiPPOTests {
     /// The diagonalisation is a change of basis, so scalar transfer functions are invariant:
     /// uᵀ(sI − A)⁻¹v in the LegS basis equals ũᴴ(sI − Λ + P̃P̃ᴴ)⁻¹ṽ on the conjugate-expanded

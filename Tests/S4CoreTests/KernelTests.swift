@@ -5,7 +5,7 @@ import Testing
 
 @testable import S4Core
 
-/// Convolution kernels against explicit powers of a dense Ā (s4-reference.md §3).
+/// Convolution kernels against explicit powers of a dense Ā (docs/s4-reference.md §3).
 @Suite struct KernelTests {
     /// Cauchy + Woodbury (with C̃ from the true C) equals Cᵀ Ā^k B̄ from a dense bilinear Ā, in
     /// Double. Both are exact maths; 1e-10 relative leaves room for the FFT and the dense solve.

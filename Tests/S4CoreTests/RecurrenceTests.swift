@@ -5,7 +5,7 @@ import Testing
 
 @testable import S4Core
 
-/// The recurrent view against the dense step and against the convolution view (s4-reference.md §4, §7.2).
+/// The recurrent view against the dense step and against the convolution view (docs/s4-reference.md §4, §7.2).
 @Suite struct RecurrenceTests {
     /// The O(N) Woodbury step equals x ← Ā x + B̄ u with a dense bilinear Ā (Double, 1e-12).
     @Test(arguments: [(8, 1, 0.01), (16, 2, 0.1), (8, 1, 1.0)])
@@ -32,7 +32,7 @@ import Testing
     /// The Float hot loop over a 16000-sample window against the Double recurrence, for 11
     /// channels (one full block of eight lanes and a partial one), rank 1 and 2, and Δ from the
     /// smallest a 48 kHz stream gives (3e-4) to the largest initialisation (0.1). Tolerance 3e-5
-    /// of max |y|: the bound s4-reference.md §7.2 measured for complex64 vs complex128.
+    /// of max |y|: the bound docs/s4-reference.md §7.2 measured for complex64 vs complex128.
     @Test(arguments: [(false, 1, 0.004), (false, 2, 0.004), (false, 1, 3e-4), (false, 2, 0.1), (true, 0, 0.004), (true, 0, 3e-4)])
     func floatStepTracksDoubleStep(diagonal: Bool, rank: Int, step: Double) {
         let width = 11, length = 16000

@@ -5,7 +5,7 @@ import Testing
 
 @testable import S4Core
 
-/// Δ rescaling (s4-reference.md §5): the same band-limited signal sampled at 8, 16 and 48 kHz
+/// Δ rescaling (docs/s4-reference.md §5): the same band-limited signal sampled at 8, 16 and 48 kHz
 /// gives the same continuous-time output when Δ_run = Δ_train·f_train/f, and not when Δ is left alone.
 @Suite struct SamplingRateTests {
     /// A signal with content below 1.5 kHz (or `highest`), so it is band-limited at all three rates.

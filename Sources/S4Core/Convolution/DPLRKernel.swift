@@ -2,7 +2,7 @@ import CFFTW3
 import Foundation
 import Numerics
 
-/// The S4 convolution kernel K̄_k = Cᵀ Ā^k B̄, k < L, of a DPLR channel (s4-reference.md §3.1),
+/// The S4 convolution kernel K̄_k = Cᵀ Ā^k B̄, k < L, of a DPLR channel (docs/s4-reference.md §3.1),
 /// computed in Double without ever forming Ā:
 ///
 /// 1. the truncated generating function at the roots of unity ω_j equals C̃ᵀ(I − Āω_j)⁻¹B̄ with

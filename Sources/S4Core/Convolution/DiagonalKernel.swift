@@ -1,6 +1,6 @@
 import Numerics
 
-/// The S4D (Vandermonde) kernel K̄_k = 2·Re Σ_m C_m B̄_m Ā_m^k, k < L (s4-reference.md §3.2),
+/// The S4D (Vandermonde) kernel K̄_k = 2·Re Σ_m C_m B̄_m Ā_m^k, k < L (docs/s4-reference.md §3.2),
 /// in Double. No C̃ correction: the infinite kernel is simply truncated, which is exactly the
 /// recurrence over L steps from a zero state.
 public enum DiagonalKernel {

@@ -2,7 +2,7 @@ import CFFTW3
 import Dispatch
 
 /// Causal convolution of each of H channels with its own kernel of length L, through FFTW in
-/// single precision, zero-padded to n ≥ 2L so nothing wraps around (s4-reference.md §3.1 step 6).
+/// single precision, zero-padded to n ≥ 2L so nothing wraps around (docs/s4-reference.md §3.1 step 6).
 /// Kernel spectra are computed once; `apply` only allocates its own transform buffers, so one
 /// instance serves several threads.
 final class FFTConvolution: @unchecked Sendable {

@@ -1,6 +1,6 @@
 import Numerics
 
-/// The Woodbury form of the bilinear DPLR discretisation (s4-reference.md §2, §4.1), in Double.
+/// The Woodbury form of the bilinear DPLR discretisation (docs/s4-reference.md §2, §4.1), in Double.
 ///
 /// With A = Λ − p pᴴ on the conjugate-expanded state (p = [P; P̄]):
 /// (2/Δ + A) x = E ⊙ x − Σ_r P_r·2Re(P_rᴴ x), E = 2/Δ + Λ, and

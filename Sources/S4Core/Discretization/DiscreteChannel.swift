@@ -2,7 +2,7 @@ import Numerics
 
 /// One channel discretised at a step Δ, in Double: x_k = Ā x_{k−1} + B̄ u_k, y_k = 2·Re(C x_k) + D u_k.
 ///
-/// For DPLR the transition is applied in O(N) through Woodbury (s4-reference.md §4.1); an
+/// For DPLR the transition is applied in O(N) through Woodbury (docs/s4-reference.md §4.1); an
 /// eigendecomposition of Ā is never used (it is ill-conditioned for HiPPO).
 public struct DiscreteChannel: Sendable {
     enum Transition: Sendable {
@@ -93,7 +93,7 @@ public struct DiscreteChannel: Sendable {
         return matrix
     }
 
-    /// C̃ = (I − Ā^L)ᵀ C for the kernel of length L (s4-reference.md §3.1): the C for which the
+    /// C̃ = (I − Ā^L)ᵀ C for the kernel of length L (docs/s4-reference.md §3.1): the C for which the
     /// generating function at the L-th roots of unity equals the truncated kernel of the true C.
     public func lengthCorrectedC(length: Int) -> [Complex<Double>] {
         let m = modeCount, n = 2 * m

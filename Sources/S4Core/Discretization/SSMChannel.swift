@@ -1,6 +1,6 @@
 import Numerics
 
-/// How the continuous system is turned into a discrete one (s4-reference.md §2).
+/// How the continuous system is turned into a discrete one (docs/s4-reference.md §2).
 public enum DiscretizationMethod: String, Sendable {
     /// Ā = (I − Δ/2·A)⁻¹(I + Δ/2·A), B̄ = (I − Δ/2·A)⁻¹ΔB. The only choice for DPLR.
     case bilinear

@@ -1,5 +1,5 @@
 /// The labels of the task the bundled model learns (Speech Commands), and what makes a label a
-/// command. The Python side's copy for training and evaluation is `models/train/vocabulary.py`.
+/// command. The Python side's copy for training and evaluation is `models/train/s4train/vocabulary.py`.
 public enum Vocabulary {
     /// The ten command words.
     public static let commands = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
@@ -10,8 +10,3 @@ public enum Vocabulary {
     /// never reported as detections, never offered as wake words, never chosen over a command.
     public static func isCommand(_ label: String) -> Bool { !label.hasPrefix("_") }
 }
-
-/// Sampling rates the engine runs at and sources deliver (files, pipes, devices, clients of
-/// `serve`, `bench`, a model's training rate): a rate outside is taken as a broken header or a
-/// typo and refused, rather than fed to the model with an absurd Δ.
-public let supportedSampleRates = 1000...384_000

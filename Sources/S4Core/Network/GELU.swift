@@ -1,4 +1,4 @@
-/// GELU in its exact form, x·Φ(x) = ½x(1 + erf(x/√2)) (s4-reference.md §7.3 pitfall 14: not the
+/// GELU in its exact form, x·Φ(x) = ½x(1 + erf(x/√2)) (docs/s4-reference.md §7.3 pitfall 14: not the
 /// tanh approximation), eight values at a time.
 ///
 /// erf is a rational approximation fitted here (least squares with Lawson reweighting on [0, 4]):

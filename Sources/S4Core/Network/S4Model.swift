@@ -71,7 +71,7 @@ public struct S4Model: Sendable {
     public var labels: [String] { metadata.labels }
 
     /// Δ for input at `sampleRate`, for a stage on the input clock: Δ_train · f_train / f
-    /// (s4-reference.md §5). A, B, C, D are continuous-time and unchanged; only Ā and B̄ follow
+    /// (docs/s4-reference.md §5). A, B, C, D are continuous-time and unchanged; only Ā and B̄ follow
     /// the rate. Frame stages keep their Δ (scale 1).
     public func stepScale(forSampleRate sampleRate: Double, clock: StageClock = .input) -> Double {
         clock == .input ? Double(metadata.sampleRate) / sampleRate : 1

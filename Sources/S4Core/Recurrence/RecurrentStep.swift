@@ -53,7 +53,7 @@ extension DiscreteLayer {
     }
 
     /// x ← D ⊙ (s − Σ_r P_r·2Re(R̃_r s)) + B̄u with s = E ⊙ x − Σ_r P_r·2Re(P_rᴴ x): O(N·r) per
-    /// sample (s4-reference.md §4.1). y = 2Re(C x) + D u.
+    /// sample (docs/s4-reference.md §4.1). y = 2Re(C x) + D u.
     @inline(__always)
     static func stepLowRank(
         _ k: UnsafePointer<Lanes>, modes m: Int, rank: Int, skip: Lanes,

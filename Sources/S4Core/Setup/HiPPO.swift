@@ -8,7 +8,7 @@ public struct SSMInitialization: Sendable {
     public var b: [Complex<Double>]
 }
 
-/// HiPPO-LegS and its normal-plus-low-rank (NPLR) form (S4 paper §3; s4-reference.md §1.1–1.2).
+/// HiPPO-LegS and its normal-plus-low-rank (NPLR) form (S4 paper §3; docs/s4-reference.md §1.1–1.2).
 public enum HiPPO {
     /// The LegS matrices: A[n,k] = −√(2n+1)√(2k+1) for n > k, −(n+1) on the diagonal, 0 above;
     /// B[n] = √(2n+1); the rank-1 correction P[n] = √(n + ½) that makes A + PPᵀ = −½I + S, S skew.
@@ -70,7 +70,7 @@ public enum HiPPO {
     }
 }
 
-/// Diagonal (S4D) initialisations, s4-reference.md §1.4: Re λ = −½, B = 1.
+/// Diagonal (S4D) initialisations, docs/s4-reference.md §1.4: Re λ = −½, B = 1.
 public enum S4DInitialization {
     /// S4D-Lin: λ_n = −½ − iπn.
     public static func linear(stateSize n: Int) -> SSMInitialization {

@@ -1,8 +1,7 @@
 """Initialisations of the state matrix (numpy float64 / complex128): HiPPO-LegS in NPLR form,
 S4D-Lin, S4D-Inv, and the ERB band-pass filter bank of the stages network's front end.
 
-Written from the maths of the project's S4 reference, ../shared/docs/s4-reference.md (the shared
-folder beside the clone).
+Written from the maths of the project's S4 reference, docs/s4-reference.md.
 Only M = N/2 complex modes are stored; each stands for a conjugate pair.
 """
 
