@@ -117,6 +117,9 @@ def stages_tensors(model: StagesModel) -> OrderedDict[str, np.ndarray]:
 
 def stages_metadata(model: StagesModel, trained_on=None, metrics=None) -> dict:
     cfg = model.cfg
+    if cfg.head_pooling == "frame" and not any(label.startswith("_") for label in cfg.labels):
+        raise ValueError("a frame head needs a no-command label starting with '_' (e.g. _nothing_): "
+                         "the engine reads the others as commands")
     meta = OrderedDict()
     meta["format"] = STAGES_FORMAT_VERSION
     meta["labels"] = list(cfg.labels)
@@ -144,7 +147,8 @@ def stages_metadata(model: StagesModel, trained_on=None, metrics=None) -> dict:
     meta["stages"] = stages
     meta["pooling"] = OrderedDict(frame_seconds=float(cfg.frame_seconds), rectifier=cfg.rectifier,
                                   log_floor=float(cfg.log_floor))
-    meta["head"] = OrderedDict(norm=cfg.head_norm, norm_eps=float(cfg.head_norm_eps), pooling="mean")
+    meta["head"] = OrderedDict(norm=cfg.head_norm, norm_eps=float(cfg.head_norm_eps),
+                               pooling=cfg.head_pooling)
     meta["trained_on"] = dict(trained_on or {})
     meta["metrics"] = dict(metrics or {})
     return meta
@@ -284,6 +288,7 @@ def stages_config_from_metadata(meta: dict) -> StagesConfig:
         front_init="legs" if front["kernel"] == "dplr" else "lin",
         frame_seconds=pool["frame_seconds"], rectifier=pool["rectifier"], log_floor=pool["log_floor"],
         frame_stages=frame, head_norm=meta["head"]["norm"], head_norm_eps=meta["head"]["norm_eps"],
+        head_pooling=meta["head"].get("pooling", "mean"),
         dropout=0.0, labels=meta["labels"], sample_rate=meta["sample_rate"],
         clip_seconds=meta["clip_seconds"], input_mean=meta["input_mean"], input_std=meta["input_std"])
 

@@ -24,6 +24,10 @@ The two-stage (format 2) models stages_diag and stages_dplr get, for R = 16000 a
     rate_R.frames [F, H0]                   the log frames after the pooling norm
     rate_R.final_norm [F, H1]               the last stage after the final norm
     rate_R.logits [K]
+
+stages_frame is stages_diag's network with a streaming head (`head.pooling: "frame"`, labels
+alpha, beta, gamma, _nothing_): the same keys, but rate_R.logits is [F, K], the decoder at every
+frame of one run from a zero state (frame k's logits after the samples of frames 0..k).
 """
 
 from __future__ import annotations
@@ -113,10 +117,13 @@ def randomise(model: S4Model, g: torch.Generator):
 
 
 def stages_config(kind: str) -> StagesConfig:
+    """kind "diag", "dplr", or "frame" (diag with a streaming head and a no-command label)."""
     common = dict(front_width=4, front_state=8, frame_seconds=0.01, sample_rate=16000,
                   clip_seconds=0.25, labels=["alpha", "beta", "gamma"], input_mean=0.01,
                   input_std=0.2, dropout=0.0, log_floor=1e-8)
-    if kind == "diag":
+    if kind == "frame":
+        common.update(labels=["alpha", "beta", "gamma", "_nothing_"], head_pooling="frame")
+    if kind in ("diag", "frame"):
         return StagesConfig(front_kernel="diag", front_discretization="zoh", front_init="filterbank",
                             rectifier="square",
                             frame_stages=[FrameStageConfig(d_model=6, n_layers=2, d_state=4,
@@ -280,7 +287,8 @@ def make_all(out: str = DEFAULT_OUT, seed: int = SEED, only: set[str] = frozense
         if not only or name in only:
             print(name)
             make(name, kind, out, seed + off)
-    for name, kind, off in (("stages_diag", "diag", 2), ("stages_dplr", "dplr", 3)):
+    for name, kind, off in (("stages_diag", "diag", 2), ("stages_dplr", "dplr", 3),
+                            ("stages_frame", "frame", 4)):
         if not only or name in only:
             print(name)
             make_stages(name, kind, out, seed + off)

@@ -9,7 +9,8 @@
          per-channel affine)
       -> stage 1 ..., clock "frames": encoder Linear(H_{s-1} -> H_s), n pre-norm blocks
          (modules/block.py), Delta_run = Delta whatever f_in is
-      -> head: final norm -> mean over frames -> decoder Linear(H_last -> K)
+      -> head: final norm -> mean over frames -> decoder Linear(H_last -> K)     ("mean": a clip head)
+      -> head: final norm -> decoder at every frame -> logits [B, F, K]           ("frame": streaming)
 
 `step_scale` (the argument every model here takes) is f_train / f_in, a pure number; `f_hz` /
 `f_in` are sampling rates in Hz (`input_hz(step_scale)`).
@@ -88,6 +89,7 @@ class StagesConfig:
     frame_stages: list = field(default_factory=lambda: [FrameStageConfig()])
     head_norm: str | None = None      # None: the last frame stage's norm
     head_norm_eps: float = 1e-5
+    head_pooling: str = "mean"        # "mean": one clip's logits; "frame": logits every frame
     dropout: float = 0.1
     labels: list = field(default_factory=lambda: list(LABELS))
     sample_rate: int = 16000
@@ -102,6 +104,8 @@ class StagesConfig:
             raise ValueError("a stages network needs at least one frame stage")
         if self.head_norm is None:
             self.head_norm = self.frame_stages[-1].norm
+        if self.head_pooling not in ("mean", "frame"):
+            raise ValueError(f"unknown head pooling {self.head_pooling!r} (\"mean\" or \"frame\")")
         if self.rectifier not in ("square", "abs"):
             raise ValueError(f"unknown rectifier {self.rectifier!r}")
         if not (0.001 <= self.frame_seconds <= 1.0) or not self.log_floor > 0:
@@ -281,20 +285,24 @@ class StagesModel(nn.Module):
 
     def forward(self, x: torch.Tensor, step_scale: float = 1.0, recurrent: bool = False,
                 return_features: bool = False):
-        """x [B, L] raw samples at f_in = sample_rate / step_scale. Returns logits [B, K] (and a dict
-        of intermediates, [B, steps, H], if return_features)."""
+        """x [B, L] raw samples at f_in = sample_rate / step_scale. Returns logits [B, K], or
+        [B, F, K] for a frame head (and a dict of intermediates, [B, steps, H], if return_features)."""
         feats = {} if return_features else None
         h = self.frames(x, step_scale, recurrent, feats)
         logits = self.classify_frames(h, recurrent, feats)
         return (logits, feats) if return_features else logits
 
     def classify_log_frames(self, z: torch.Tensor, feats: dict | None = None) -> torch.Tensor:
-        """Log frames [B, H0, F] (`log_frames`) -> logits [B, K] (intermediates into feats)."""
+        """Log frames [B, H0, F] (`log_frames`) -> logits [B, K] or [B, F, K] (intermediates into feats)."""
         return self.classify_frames(self.pooling.norm(z).transpose(1, 2), feats=feats)
 
     def classify_frames(self, h: torch.Tensor, recurrent: bool = False,
                         feats: dict | None = None) -> torch.Tensor:
-        """Normalised log frames [B, F, H0] -> logits [B, K]: the frame stages at the frame clock."""
+        """Normalised log frames [B, F, H0] -> logits: the frame stages at the frame clock, then the
+        head. A clip head ("mean") gives [B, K]; a frame head ("frame") [B, F, K], the decoder at
+        every frame. Every stage is causal and starts from a zero state at the first frame, so
+        frame k's logits are those of a stream run from its start, never reset: what the engine's
+        streaming head computes."""
         if feats is not None:
             feats["frames"] = h
         if self.training and self.frame_mask is not None:
@@ -310,6 +318,8 @@ class StagesModel(nn.Module):
         h = apply_norm(self.final_norm, h)
         if feats is not None:
             feats["final_norm"] = h
+        if self.cfg.head_pooling == "frame":
+            return self.decoder(h)
         return self.decoder(h.mean(dim=1))
 
 
