@@ -1,6 +1,6 @@
 """Training augmentation, on batches on the training device: time shift, gain, background
-noise (all at 16 kHz, on the teacher's copies), the drawn input rate and speed of each batch
-(multi-rate training), and masks on the stages network's log frames."""
+noise (all at 16 kHz, on the teacher's copies), synthetic rooms (the streams'), the drawn input
+rate and speed of each batch (multi-rate training), and masks on the stages network's log frames."""
 
 from __future__ import annotations
 
@@ -24,6 +24,39 @@ def shift(x: torch.Tensor, most_ms: float, generator: torch.Generator | None = N
     idx = torch.arange(L, device=x.device)[None, :] - sh
     valid = (idx >= 0) & (idx < L)
     return torch.gather(x, 1, idx.clamp(0, L - 1)) * valid
+
+
+ROOM_RT60_S = (0.1, 0.7)       # reverberate's range of reverberation times
+ROOM_DRR_DB = (0.0, 12.0)      # and of direct-to-reverberant ratios
+
+
+def reverberate(x: torch.Tensor, prob: float, generator: torch.Generator | None = None,
+                rt60: tuple[float, float] = ROOM_RT60_S, drr_db: tuple[float, float] = ROOM_DRR_DB,
+                rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Rows of x [B, L] at `rate`, each with probability `prob` heard in a synthetic room: the
+    direct sound plus a tail of Gaussian noise decaying by 60 dB over a drawn RT60, at a drawn
+    direct-to-reverberant ratio; the same RMS and length as before (the tail past L is cut).
+    The streams' rooms (data/streams.py): a home's talker is rarely at the microphone."""
+    B, L = x.shape
+    if prob <= 0:
+        return x
+
+    def draw(lo_hi):
+        lo, hi = lo_hi
+        return lo + (hi - lo) * torch.rand(B, 1, generator=generator)
+
+    on = torch.rand(B, generator=generator) < prob
+    t60, drr = draw(rt60), draw(drr_db)
+    n = int(rt60[1] * rate)
+    t = torch.arange(1, n, dtype=x.dtype)[None, :] / rate
+    decay = torch.exp(-math.log(1000) * t / t60)                     # amplitude -60 dB at t = RT60
+    tail = torch.randn(B, n - 1, generator=generator, dtype=x.dtype) * decay
+    tail = tail / tail.pow(2).sum(1, keepdim=True).sqrt() * 10 ** (-drr / 20)   # energy vs the direct 1
+    h = torch.cat([torch.ones(B, 1, dtype=x.dtype), tail], 1).to(x.device)
+    size = L + n                                                     # linear, not circular, convolution
+    wet = torch.fft.irfft(torch.fft.rfft(x, size) * torch.fft.rfft(h, size), size)[:, :L]
+    wet = wet * x.pow(2).mean(1, keepdim=True).sqrt() / wet.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-8)
+    return torch.where(on.to(x.device)[:, None], wet, x)
 
 
 @dataclass

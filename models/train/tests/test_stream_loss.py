@@ -1,0 +1,62 @@
+"""The max-pooling loss (a span's best frame alone carries its cross-entropy; _nothing_ frames
+are pushed to _nothing_; ignored frames get nothing) and the event rule of validation."""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from s4train.data.streams import IGNORE, Word
+from s4train.events import Event, detect, score_events
+from s4train.stream_loss import max_pool_loss
+
+NOTHING = 3
+
+
+def test_the_gradient_reaches_only_the_best_frame_of_a_span():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 8, 4, dtype=torch.float64)
+    logits[0, 4, 1] = 5.0                    # frame 4: the span's most confident of class 1
+    logits.requires_grad_(True)
+    labels = torch.tensor([[NOTHING, IGNORE, IGNORE, 1, 1, 1, NOTHING, NOTHING]])
+    spans = torch.tensor([[-1, -1, -1, 0, 0, 0, -1, -1]])
+    loss, parts = max_pool_loss(logits, labels, spans, NOTHING, nothing_weight=0.5)
+    loss.backward()
+    g = logits.grad[0]
+    assert parts["spans"] == 1
+    assert torch.all(g[[1, 2, 3, 5]] == 0)                      # ignored frames, the span's others
+    assert g[4, 1] < 0 and torch.all(g[4, [0, 2, 3]] > 0)        # towards the command
+    for f in (0, 6, 7):                                          # towards _nothing_
+        assert g[f, NOTHING] < 0 and torch.all(g[f, :NOTHING] > 0)
+    lp = F.log_softmax(logits.detach(), -1)[0]
+    want = -lp[4, 1] + 0.5 * -lp[[0, 6, 7], NOTHING].mean()
+    assert abs(loss.item() - want.item()) < 1e-12
+
+
+def test_spans_are_averaged_and_streams_without_words_still_learn():
+    logits = torch.zeros(2, 5, 4, requires_grad=True)
+    labels = torch.tensor([[0, 0, NOTHING, 2, 2], [NOTHING] * 5])
+    spans = torch.tensor([[0, 0, -1, 1, 1], [-1] * 5])
+    loss, parts = max_pool_loss(logits, labels, spans, NOTHING)
+    assert parts["spans"] == 2 and abs(loss.item() - 2 * np.log(4)) < 1e-6
+    loss, parts = max_pool_loss(logits[1:], labels[1:], spans[1:], NOTHING)
+    loss.backward()
+    assert parts["spans"] == 0 and logits.grad[1].abs().sum() > 0
+
+
+def test_one_event_per_word_and_the_refractory_time():
+    post = np.full((100, 3), [0.0, 0.0, 1.0])
+    post[10:20] = [0.9, 0.0, 0.1]             # a word
+    post[22:30] = [0.9, 0.0, 0.1]             # a dip, within the refractory time: not a second event
+    post[60:70] = [0.0, 0.9, 0.1]             # another word
+    events = detect(post, nothing=2, threshold=0.5, smooth_frames=1, refractory_frames=20)
+    assert [(e.label, e.frame) for e in events] == [(0, 10), (1, 60)]
+    events = detect(post, nothing=2, threshold=0.5, smooth_frames=1, refractory_frames=5)
+    assert [(e.label, e.frame) for e in events] == [(0, 10), (0, 22), (1, 60)]
+    smoothed = detect(post, nothing=2, threshold=0.5, smooth_frames=4, refractory_frames=20)
+    assert smoothed[0].frame == 12              # the mean of the last 4 frames: 0.45 at 11, 0.675 at 12
+
+
+def test_events_scored_against_words():
+    words = [Word(0, 0.1, 0.3), Word(1, 1.0, 1.2), Word(2, 2.0, 2.2)]
+    events = [Event(0, 39, 0.9), Event(2, 129, 0.9), Event(1, 299, 0.9)]   # times 0.4, 1.3, 3.0 s
+    assert score_events(events, words, 0.01, 0.6) == {"matched": 1, "wrong": 1, "missed": 1, "false_alarms": 1}
