@@ -24,7 +24,7 @@ CLIPS        ?= $(SHARED_DATA)/test
 SEED         ?= 1
 NOISE        ?= $(dir $(abspath $(CLIPS)))_background_noise_
 
-.PHONY: all deps py-env build demo test lint unit-check install bench scene-eval model-eval threshold-sweep train-model val-clips py-test fuzz fixtures clean
+.PHONY: all deps py-env build demo test lint unit-check install bench stream-eval model-eval threshold-sweep train-model val-clips py-test fuzz fixtures clean
 
 all: build
 
@@ -107,9 +107,16 @@ install: build
 bench: build
 	$(BIN) bench
 
-# Streaming benchmark: a ten-minute scene from CLIPS at 16 and 48 kHz through a file, a pipe and ALSA.
-scene-eval: build py-env
-	$(PYTHON) tools/scene_eval.py --clips $(CLIPS) --noise $(NOISE) --seed $(SEED)
+# Streaming benchmark (docs/benchmarks.md): a 30-minute command scene from CLIPS, negative speech
+# and sounds (NEGATIVES' test folders), plain and noisy, at 16 and 48 kHz, the scene through a
+# file, a pipe and ALSA; matched/wrong/missed, latency, false alarms per hour, the DET curve in
+# models/train/runs/stream-eval/SPLIT/. SPLIT=validation (where thresholds are chosen): the
+# validation speakers (val-clips) and the negatives' validation carve instead; test only reports.
+SPLIT        ?= test
+NEGATIVES    ?= ../shared/data/negatives
+stream-eval: build py-env $(if $(filter validation,$(SPLIT)),val-clips)
+	$(PYTHON) tools/stream_eval.py --split $(SPLIT) --clips $(if $(filter validation,$(SPLIT)),$(VAL_CLIPS),$(CLIPS)) \
+		--noise $(NOISE) --negatives $(NEGATIVES) --seed $(SEED) --model $(MODEL)
 
 # Test-folder accuracy of MODEL at six input rates, measured by s4listen (clips resampled with sox).
 MODEL        ?= models/default.safetensors
@@ -131,7 +138,7 @@ train-model: py-env
 
 # The validation speakers' clips (held out of training) laid out like test/, for choosing the
 # detection threshold without touching test/:
-#   make val-clips && make scene-eval CLIPS=$(VAL_CLIPS) NOISE=$(SHARED_DATA)/_background_noise_
+#   make stream-eval SPLIT=validation
 VAL_CLIPS    := models/train/runs/val-clips
 val-clips: py-env
 	cd models/train && $(PYTHON) -m s4train val-clips recipes/default.toml $(abspath $(VAL_CLIPS))

@@ -16,37 +16,16 @@ Usage (after `make val-clips`):
 """
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from s4train.vocabulary import is_command
-from scene_eval import HERE, RATE, build_scene, run_listen, score, write_wav
+from streams import HERE, RATE, build_scene, check_split, reported, run_listen, score, write_wav
 
 MAX_WRONG = 0.03
 MAX_FALSE_ALARMS_PER_HOUR = 5.0
-
-
-def reported(events, threshold):
-    """What `listen --threshold threshold` prints of an `--all` run (up to the printed precision
-    of the scores): commands, not `_unknown_` or `_silence_`, scoring at least the threshold."""
-    return [e for e in events if is_command(e["label"]) and e["score"] >= threshold]
-
-
-def check_split(binary, model, clips):
-    """The clips must be the speakers the model held out (val_clips.py writes split.json), or the
-    threshold would be tuned on speakers it was trained on."""
-    command = [binary, "info"] + ([model] if model else [])
-    info = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-    trained_on = info.get("metadata", {}).get("trained_on", {})
-    held_out = {k: trained_on.get(k) for k in ("seed", "val_fraction")}
-    split = json.loads((clips / "split.json").read_text())
-    if held_out != split:
-        sys.exit(f"{clips} holds the validation speakers of {split}, the model held out those of "
-                 f"{held_out}: make them with val_clips.py --seed/--val-fraction of the model's run")
 
 
 def main():
