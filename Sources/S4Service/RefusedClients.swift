@@ -7,7 +7,7 @@ import Glibc
 /// has passed. Closing at once with its bytes unread would reset the connection, and the client
 /// would lose the event that says why. Served by the accept loop's poll; at most `capacity` wait.
 struct RefusedClients {
-    static let capacity = 64
+    static let capacity = 256
     static let linger = Duration.seconds(2)
 
     private var waiting: [(fd: Int32, until: ContinuousClock.Instant)] = []
