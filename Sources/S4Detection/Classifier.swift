@@ -49,7 +49,9 @@ public struct Classifier: Sendable {
     private let recurrent: RecurrentNetwork?
     private let convolution: ConvolutionNetwork?
 
+    /// A streaming head runs in recurrent mode only (`mode` must be `.recurrent`).
     public init(model: S4Model, sampleRate: Double, mode: InferenceMode) {
+        precondition(mode == .recurrent || model.metadata.headPooling == .mean, "a streaming head runs in recurrent mode")
         self.model = model
         self.sampleRate = sampleRate
         self.mode = mode
@@ -85,12 +87,27 @@ public struct Classifier: Sendable {
         return results
     }
 
-    /// Logits of one window of exactly L samples.
+    /// Logits of one window of exactly L samples. A streaming head runs over the window and half
+    /// a window of silence after it (it speaks once a word is complete); the window's logits are
+    /// those of the frame most sure of a command.
     public func logits(_ window: [Float]) -> [Float] {
         if let recurrent {
             let state = recurrent.makeState()
-            recurrent.process(window, state: state)
-            return recurrent.logits(state)
+            guard model.metadata.headPooling == .frame else {
+                recurrent.process(window, state: state)
+                return recurrent.logits(state)
+            }
+            let commands = model.labels.indices.filter { Vocabulary.isCommand(model.labels[$0]) }
+            var best: (confidence: Float, logits: [Float]) = (-1, [])
+            let padded = window + repeatElement(0, count: windowLength / 2)
+            padded.withUnsafeBufferPointer { samples in
+                recurrent.stream(samples, state: state) { logits in
+                    let probabilities = Classification.softmax(Array(logits))
+                    let confidence = commands.map { probabilities[$0] }.max() ?? 0
+                    if confidence > best.confidence { best = (confidence, Array(logits)) }
+                }
+            }
+            return best.logits
         }
         return convolution!.logits(window)
     }

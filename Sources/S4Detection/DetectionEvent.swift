@@ -3,7 +3,9 @@
 public struct DetectionEvent: Sendable, Equatable {
     public let label: String
     public let score: Float
-    /// Utterance onset and end as the energy gate saw them, in seconds of stream time.
+    /// Where the word was, in seconds of stream time: for a clip head, the utterance's onset and
+    /// end as the energy gate saw them; for a streaming head, the first frame of the word's
+    /// activity and the frame of its peak.
     public let start: Double
     public let end: Double
     /// When the event was decided, in seconds of stream time (for latency: decidedAt − end).

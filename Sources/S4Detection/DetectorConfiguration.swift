@@ -49,6 +49,19 @@ public struct DetectorConfiguration: Sendable {
     /// before that.
     public var peakLag: Double = 0.2
 
+    // A streaming head's posteriors (`FrameEventRule`).
+
+    /// Posteriors are averaged over this long before the rule reads them (seconds).
+    public var smoothingSeconds = 0.05
+    /// A word's activity: some command's smoothed posterior at or above this. It opens a group of
+    /// frames that gives at most one event, whatever the threshold.
+    public var activityFloor: Float = 0.2
+    /// A group is decided once its peak has stood this long (seconds), or when activity ends.
+    public var peakHoldSeconds = 0.1
+    /// A group closes after this long without activity (seconds): the refractory time, during
+    /// which a word's tail cannot give a second event.
+    public var releaseSeconds = 0.3
+
     public init() {}
 
     /// The threshold in force for `model`: the one given, else the model's `detection_threshold`

@@ -23,6 +23,9 @@ public struct RandomModelConfiguration: Sendable {
     public var seed: UInt64 = 1
     /// Written as the model's `detection_threshold` when set.
     public var detectionThreshold: Float?
+    /// A streaming head (`.frame`, which needs `frames` and a `_` label such as `_nothing_`) or a
+    /// clip head.
+    public var headPooling = ModelMetadata.HeadPooling.mean
 
     public init() {}
 }
@@ -125,7 +128,7 @@ extension S4Model {
         let metadata = ModelMetadata(
             labels: configuration.labels, sampleRate: configuration.sampleRate, inputMean: 0, inputStd: 0.1,
             clipSeconds: configuration.clipSeconds, stages: descriptions, pooling: configuration.frames?.pooling,
-            extra: extra)
+            headPooling: configuration.headPooling, extra: extra)
         return S4Model(
             metadata: metadata, stages: stages, pooling: pooling, finalNorm: layerNorm(last),
             decoder: linear(last, k, scale: 1 / Double(last).squareRoot()))

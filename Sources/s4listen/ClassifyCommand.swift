@@ -90,6 +90,9 @@ struct ClassifyCommand: ParsableCommand {
         let logger = makeLogger(verbose: verbose)
         let files = try selectedFiles()
         let (model, detectorConfiguration) = try modelOptions.loadForDetection(threshold: thresholdOption, logger: logger)
+        if mode == .convolution && model.metadata.headPooling == .frame {
+            throw CommandFailure("--mode convolution: the model has a streaming head, which runs in recurrent mode only")
+        }
         let batch = FileBatch(model: model, mode: mode, detectorConfiguration: detectorConfiguration)
         let showsProgress = isatty(STDERR_FILENO) == 1 && files.count > 1
         let failures = try batch.run(

@@ -33,6 +33,7 @@ struct InfoCommand: ParsableCommand {
         ]
         if let pooling = m.pooling { fields.append(("frame_seconds", .number(pooling.frameSeconds))) }
         fields += [
+            ("head", .string(m.headPooling.rawValue)),
             ("labels", .array(m.labels.map { .string($0) })),
             ("untrained", .bool(m.isUntrained)),
             // What `listen`, `classify` and `serve` use without --threshold.

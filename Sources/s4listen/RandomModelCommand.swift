@@ -37,6 +37,9 @@ struct RandomShapeOptions: ParsableArguments {
     @Option(help: "Add 10 ms frame pooling and a diagonal S4 stage at the frame clock: LAYERSxWIDTHxSTATE, e.g. 6x128x64.")
     var frames: String?
 
+    @Flag(help: "A streaming head (logits every frame, labels the commands and _nothing_); needs --frames.")
+    var streamingHead = false
+
     static func parse(_ size: String, option: String) throws -> (layers: Int, width: Int, state: Int) {
         let fields = size.split(separator: "x", omittingEmptySubsequences: false)
         let parts = fields.compactMap { Int($0) }
@@ -74,6 +77,11 @@ struct RandomShapeOptions: ParsableArguments {
             frameStage.width = stage1.width
             frameStage.stateSize = stage1.state
             configuration.frames = frameStage
+        }
+        if streamingHead {
+            guard frames != nil else { throw ValidationError("--streaming-head needs --frames") }
+            configuration.headPooling = .frame
+            configuration.labels = Vocabulary.commands + ["_nothing_"]
         }
         return configuration
     }

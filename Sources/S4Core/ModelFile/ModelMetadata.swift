@@ -6,6 +6,9 @@ public struct ModelMetadata: Sendable, Equatable {
     public enum Kernel: String, Sendable { case dplr, diag }
     public enum Norm: String, Sendable { case layer, batch }
     public enum Output: String, Sendable { case glu, linear }
+    /// What the head pools (docs/model-format.md): a clip head takes the mean over a window run
+    /// from a zero state; a streaming head gives logits at every frame of one state never reset.
+    public enum HeadPooling: String, Sendable { case mean, frame }
 
     /// One stage's shape. Blocks have a norm and an output map; a filter bank has neither.
     public struct Stage: Sendable, Equatable {
@@ -61,6 +64,7 @@ public struct ModelMetadata: Sendable, Equatable {
     public var pooling: Pooling?
     public var headNorm: Norm
     public var headNormEpsilon: Double
+    public var headPooling: HeadPooling
     /// Set (`"untrained": true`) on models made by `S4Model.random`: their labels mean nothing.
     public var isUntrained: Bool
     /// The detection threshold chosen for this model on validation speakers (`make
@@ -78,12 +82,12 @@ public struct ModelMetadata: Sendable, Equatable {
     public init(
         labels: [String], sampleRate: Int, inputMean: Double, inputStd: Double, clipSeconds: Double,
         stages: [Stage], pooling: Pooling?, headNorm: Norm = .layer, headNormEpsilon: Double = 1e-5,
-        extra: [String: Any] = [:]
+        headPooling: HeadPooling = .mean, extra: [String: Any] = [:]
     ) {
         format = 2
         self.labels = labels; self.sampleRate = sampleRate; self.inputMean = inputMean; self.inputStd = inputStd
         self.clipSeconds = clipSeconds; self.stages = stages; self.pooling = pooling
-        self.headNorm = headNorm; self.headNormEpsilon = headNormEpsilon
+        self.headNorm = headNorm; self.headNormEpsilon = headNormEpsilon; self.headPooling = headPooling
         isUntrained = extra["untrained"] as? Bool ?? false
         // Checked as init(json:) checks a file's, so that no file is written that could not be read back.
         let threshold = extra["detection_threshold"].map { ($0 as? NSNumber)?.doubleValue ?? .nan }
@@ -119,7 +123,7 @@ public struct ModelMetadata: Sendable, Equatable {
                 "log_floor": pooling.logFloor, "norm_eps": pooling.normEpsilon,
             ]
         }
-        object["head"] = ["norm": headNorm.rawValue, "norm_eps": headNormEpsilon, "pooling": "mean"]
+        object["head"] = ["norm": headNorm.rawValue, "norm_eps": headNormEpsilon, "pooling": headPooling.rawValue]
         json = String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 
@@ -131,7 +135,7 @@ public struct ModelMetadata: Sendable, Equatable {
         return ModelMetadata(
             labels: labels, sampleRate: sampleRate, inputMean: inputMean, inputStd: inputStd,
             clipSeconds: clipSeconds, stages: stages, pooling: pooling, headNorm: headNorm,
-            headNormEpsilon: headNormEpsilon,
+            headNormEpsilon: headNormEpsilon, headPooling: headPooling,
             extra: object.filter { ["trained_on", "metrics", "untrained", "detection_threshold"].contains($0.key) })
     }
 
@@ -184,6 +188,7 @@ public struct ModelMetadata: Sendable, Equatable {
             self.pooling = nil
             headNorm = stage.norm
             headNormEpsilon = stage.normEpsilon
+            headPooling = .mean
             return
         }
         let entries = try top.field("stages", as: [[String: Any]].self)
@@ -225,8 +230,15 @@ public struct ModelMetadata: Sendable, Equatable {
         headNorm = try head.choice("norm", Norm.self)
         headNormEpsilon = try head.number("norm_eps")
         guard headNormEpsilon > 0 else { throw .invalidMetadata("head.norm_eps must be positive, got \(headNormEpsilon)") }
-        let pooling = try head.field("pooling", as: String.self)
-        guard pooling == "mean" else { throw .invalidMetadata("head.pooling \"\(pooling)\" is not supported") }
+        headPooling = try head.choice("pooling", HeadPooling.self)
+        if headPooling == .frame {
+            guard stages.count > 1 else {
+                throw .invalidMetadata("head.pooling \"frame\" needs frame stages (a network of two or more)")
+            }
+            guard labels.contains(where: { !Vocabulary.isCommand($0) }) else {
+                throw .invalidMetadata("a streaming head (head.pooling \"frame\") needs a label for no command (starting with _)")
+            }
+        }
     }
 
     /// One stage's keys (at the top level in format 1).

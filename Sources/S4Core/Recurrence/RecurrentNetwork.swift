@@ -39,22 +39,46 @@ public struct RecurrentNetwork: Sendable {
         samples.withUnsafeBufferPointer { process($0, state: state) }
     }
 
-    private func processChunk(_ samples: UnsafePointer<Float>, rows: Int, state: RecurrentState) {
+    /// Feeds samples through a network with a streaming head, carrying the state through the
+    /// whole stream: `frame` receives the logits of every frame completed, in order (a buffer
+    /// valid during the call). Chunks of any size give the same frames as single samples.
+    public func stream(
+        _ samples: UnsafeBufferPointer<Float>, state: RecurrentState, frame: (UnsafeBufferPointer<Float>) -> Void
+    ) {
+        precondition(state.pooler != nil, "a streaming head runs on frame stages")
+        let k = model.decoder.outputCount
+        let normed = state.buffers[state.buffers.count - 1].normed
+        var offset = 0
+        while offset < samples.count {
+            let rows = min(state.buffers[0].capacity, samples.count - offset)
+            let frames = processChunk(samples.baseAddress! + offset, rows: rows, state: state)
+            offset += rows
+            guard frames > 0 else { continue }
+            model.decoder.apply(normed, to: state.frameLogits, rows: frames)
+            for f in 0..<frames { frame(UnsafeBufferPointer(start: state.frameLogits + f &* k, count: k)) }
+        }
+    }
+
+    /// One chunk through every stage; the number of final-feature rows it completed (samples for
+    /// one stage, frames otherwise), which are left in the last stage's `normed`.
+    @discardableResult
+    private func processChunk(_ samples: UnsafePointer<Float>, rows: Int, state: RecurrentState) -> Int {
         model.standardize(samples, into: state.input, count: rows)
         run(stage: 0, state.input, rows: rows, state: state)
         state.advance(samples: rows)
         guard let pooler = state.pooler else {
             finish(state.buffers[0].hidden, rows: rows, state: state)
-            return
+            return rows
         }
         let frames = pooler.add(state.buffers[0].hidden, rows: rows)
-        guard frames > 0 else { return }
+        guard frames > 0 else { return 0 }
         var input = UnsafePointer(pooler.frames)
         for s in 1..<stages.count {
             run(stage: s, input, rows: frames, state: state)
             input = UnsafePointer(state.buffers[s].hidden)
         }
         finish(input, rows: frames, state: state)
+        return frames
     }
 
     private func run(stage s: Int, _ input: UnsafePointer<Float>, rows: Int, state: RecurrentState) {

@@ -14,6 +14,8 @@ public final class RecurrentState {
     /// Between stage 0 and stage 1 (nil for one stage), with the frames it completed in a chunk.
     let pooler: FramePooler?
     private var head: MeanPool
+    /// A streaming head's logits for the frames of one chunk, [frames × K].
+    let frameLogits: UnsafeMutablePointer<Float>
     /// Samples seen since the last reset.
     public private(set) var sampleCount = 0
 
@@ -37,6 +39,7 @@ public final class RecurrentState {
             buffers = [StageBuffers(capacity: chunkCapacity, width: model.stages[0].width)]
         }
         head = MeanPool(width: model.stages[model.stages.count - 1].width)
+        frameLogits = .allocate(capacity: (pooler?.frameCapacity ?? 1) * model.decoder.outputCount)
         reset()
     }
 
@@ -44,6 +47,7 @@ public final class RecurrentState {
         ssmStates.joined().forEach { $0.deallocate() }
         scratch.deallocate()
         input.deallocate()
+        frameLogits.deallocate()
     }
 
     /// Back to the zero state the model was trained from (start of a window).

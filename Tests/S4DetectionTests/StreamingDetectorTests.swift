@@ -1,0 +1,142 @@
+import Foundation
+import S4Core
+import S4RandomModel
+import Testing
+
+@testable import S4Detection
+
+/// A streaming head's detection: the event rule on posteriors made by hand, then the whole
+/// detector on a random streaming model (one state through the stream).
+@Suite struct StreamingDetectorTests {
+    static let labels = ["yes", "no", "_nothing_"]
+
+    static func rule(threshold: Float = 0.5, everything: Bool = false) -> FrameEventRule {
+        var configuration = DetectorConfiguration()
+        configuration.reportEverything = everything
+        configuration.smoothingSeconds = 0.01  // one frame: the posteriors as given
+        configuration.activityFloor = 0.2
+        configuration.peakHoldSeconds = 0.05
+        configuration.releaseSeconds = 0.2
+        return FrameEventRule(labels: labels, frameSeconds: 0.01, threshold: threshold, configuration: configuration)
+    }
+
+    /// Posteriors over 100 frames: "yes" at `level` over the frames in `spans`, "_nothing_" elsewhere.
+    static func frames(_ spans: [(Range<Int>, label: Int, level: Float)], count: Int = 100) -> [[Float]] {
+        (0..<count).map { t in
+            guard let span = spans.first(where: { $0.0.contains(t) }) else { return [0, 0, 1] }
+            var p: [Float] = [0, 0, 1 - span.level]
+            p[span.label] = span.level
+            return p
+        }
+    }
+
+    static func events(_ rule: FrameEventRule, _ frames: [[Float]]) -> [DetectionEvent] {
+        var rule = rule
+        var events = frames.enumerated().compactMap { rule.add($1, time: Double($0 + 1) * 0.01) }
+        if let last = rule.finish(at: Double(frames.count) * 0.01) { events.append(last) }
+        return events
+    }
+
+    /// A word whose posterior rises, dips and rises again (lower) within the release time is one
+    /// event, at its peak's label and value, decided once the peak has stood for the hold time.
+    @Test func oneEventPerWord() {
+        let word = Self.frames([
+            (10..<12, 0, 0.3), (12..<14, 0, 0.6), (14..<15, 0, 0.9), (15..<25, 0, 0.6), (25..<28, 0, 0.25),
+            (28..<34, 0, 0.5),
+        ])
+        let events = Self.events(Self.rule(), word)
+        #expect(events.count == 1)
+        #expect(events.first?.label == "yes" && events.first?.score == 0.9, "\(events)")
+        #expect(abs((events.first?.end ?? 0) - 0.15) < 1e-9 && abs((events.first?.decidedAt ?? 0) - 0.20) < 1e-9)
+        #expect(abs((events.first?.start ?? 0) - 0.11) < 1e-9)
+    }
+
+    /// Two words further apart than the release time are two events; closer, the second is in
+    /// the first one's refractory time and gives none.
+    @Test func refractory() {
+        let apart = Self.frames([(10..<20, 0, 0.9), (45..<55, 1, 0.9)])
+        #expect(Self.events(Self.rule(), apart).map(\.label) == ["yes", "no"])
+        let close = Self.frames([(10..<20, 0, 0.9), (25..<35, 1, 0.9)])
+        #expect(Self.events(Self.rule(), close).map(\.label) == ["yes"])
+    }
+
+    /// The events at a threshold are exactly the `--all` events whose score reaches it.
+    @Test func aThresholdOnlyFilters() {
+        let scene = Self.frames(
+            [(5..<12, 0, 0.35), (40..<50, 1, 0.6), (50..<54, 0, 0.8), (80..<90, 0, 0.95), (120..<130, 1, 0.45)], count: 160)
+        let all = Self.events(Self.rule(everything: true), scene)
+        #expect(all.count == 4, "\(all)")
+        for threshold in stride(from: Float(0.2), through: 1, by: 0.05) {
+            let filtered = all.filter { $0.score >= threshold }
+            #expect(Self.events(Self.rule(threshold: threshold), scene) == filtered, "threshold \(threshold)")
+        }
+    }
+
+    /// A word still active when the stream ends is decided by `finish`.
+    @Test func theEndDecidesAWordInProgress() {
+        let events = Self.events(Self.rule(), Self.frames([(95..<100, 1, 0.8)]))
+        #expect(events.map(\.label) == ["no"])
+    }
+
+    // MARK: The detector on a random streaming model
+
+    static let model: S4Model = StreamingModel.random(seed: 2)
+
+    static func run(_ samples: [Float], chunks: [Int], model: S4Model = model, swapAt: (Int, S4Model)? = nil)
+        -> [DetectionEvent]
+    {
+        var configuration = DetectorConfiguration()
+        configuration.reportEverything = true
+        configuration.activityFloor = 0.05
+        let detector = KeywordDetector(model: model, sampleRate: 16000, configuration: configuration)
+        var events: [DetectionEvent] = []
+        var offset = 0, k = 0
+        while offset < samples.count {
+            if let (at, next) = swapAt, offset <= at && at < offset + chunks[k % chunks.count] { detector.replaceModel(next) }
+            let n = min(chunks[k % chunks.count], samples.count - offset)
+            events += detector.process(Array(samples[offset..<(offset + n)]))
+            offset += n
+            k += 1
+        }
+        return events + detector.finish()
+    }
+
+    /// Per-sample and chunked input give the same events (times, labels, scores).
+    @Test func chunkedEqualsPerSample() {
+        let scene = KeywordDetectorTests.scene(seconds: 4, onsets: [0.5, 2.2])
+        let single = Self.run(scene, chunks: [1])
+        #expect(!single.isEmpty)
+        #expect(Self.run(scene, chunks: [160, 3, 4096, 441]) == single)
+    }
+
+    /// A model swapped in during a word takes over once the word is released; the stream's
+    /// clock carries on, also when the swap changes the kind of head (a clip-head model).
+    @Test func aSwapWaitsForTheWordAndKeepsTheClock() {
+        let scene = KeywordDetectorTests.scene(seconds: 6, onsets: [0.5, 3.5])
+        let other = StreamingModel.random(seed: 3)
+        let swapped = Self.run(scene, chunks: [800], swapAt: (8000, other))
+        let unswapped = Self.run(scene, chunks: [800])
+        // Up to the first word's release both runs are one model's.
+        #expect(swapped.filter { $0.decidedAt < 1.5 } == unswapped.filter { $0.decidedAt < 1.5 })
+        let toWindows = Self.run(scene, chunks: [800], swapAt: (32000, KeywordDetectorTests.model))
+        #expect(toWindows.allSatisfy { $0.decidedAt <= 6.5 })
+        #expect(toWindows.contains { $0.start >= 3 }, "the windowed detector hears the second burst: \(toWindows)")
+    }
+}
+
+/// Small random models with a streaming head.
+enum StreamingModel {
+    static func random(seed: UInt64) -> S4Model {
+        var configuration = RandomModelConfiguration()
+        configuration.width = 8
+        configuration.layerCount = 1
+        configuration.isBank = true
+        configuration.kernel = .diag
+        configuration.discretization = .zoh
+        configuration.frames = FrameStageConfiguration()
+        configuration.labels = Vocabulary.commands + ["_nothing_"]
+        configuration.headPooling = .frame
+        configuration.seed = seed
+        return S4Model.random(configuration)
+    }
+}
