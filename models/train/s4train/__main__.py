@@ -1,9 +1,10 @@
 """python -m s4train COMMAND ...
 
     train RECIPE [--set KEY=VALUE ...] [--dry-run] [--only STEP]
-                      the teacher, then each phase in order (each resumable: a rerun reuses
-                      what is finished); --dry-run prints the resolved settings and stops;
-                      --only teacher or --only PHASE runs one step
+                      the teacher (if a clip phase needs it), then each phase in order, clip
+                      or stream (each resumable: a rerun reuses what is finished); --dry-run
+                      prints the resolved settings and stops; --only teacher or --only PHASE
+                      runs one step
     val-clips RECIPE OUT_DIR [--set ...]
                       link the recipe's validation speakers' clips (for the detection threshold)
     fixtures [--out DIR] [--only NAMES]
@@ -36,16 +37,18 @@ def train(args) -> None:
               + ", ".join(f"{p.name} -> {recipe.export_path(p)}" for p in recipe.phases))
         return
     from s4train.loop import train_phase
+    from s4train.stream_loop import train_stream_phase
     from s4train.teacher.build import build_teacher
     from s4train.teacher.embedding import TeacherFileError
-    if args.only in ("", "teacher"):
+    # The teacher's cache feeds clip phases only: a recipe of stream phases builds none unless asked.
+    if args.only == "teacher" or (not args.only and any(p.kind == "clip" for p in recipe.phases)):
         try:
             build_teacher(recipe)
         except TeacherFileError as e:
             raise SystemExit(f"teacher: {e}") from e
     for phase in recipe.phases:
         if args.only in ("", phase.name):
-            train_phase(recipe, phase)
+            (train_stream_phase if phase.kind == "stream" else train_phase)(recipe, phase)
 
 
 def val_clips(args) -> None:

@@ -9,9 +9,13 @@ shipped model's).
     [augment]    data.augment.AugmentConfig: what the clips go through, the drawn rates and
                  speeds, the masks on the log frames
     [model]      models.stages.StagesConfig, with [[model.frame_stages]] tables
+    [stream]     data.streams.StreamConfig: the training streams of `kind = "stream"` phases,
+                 their targets and loss weights, the validation streams and event rule
     [training]   what every phase shares unless it says otherwise
     [[phases]]   the phases in order, each a PhaseSettings; `init_from` names an earlier phase,
-                 whose best weights it starts from
+                 whose best weights it starts from; `kind` says what it trains: "clip" (the clip
+                 head on the teacher's clips, loop.py) or "stream" (a frame head on synthesised
+                 streams, stream_loop.py)
 
 A relative path is relative to the recipe's folder, except the teacher's folders and a phase's
 `out_dir`, which are relative to `run.runs`. Omitted settings take the defaults below; unknown
@@ -28,10 +32,12 @@ import tomllib
 from dataclasses import dataclass, field
 
 from s4train.data.augment import AugmentConfig
+from s4train.data.streams import StreamConfig
 from s4train.models.stages import FrameStageConfig, StagesConfig
 
-# What the data and the network size decide, not the recipe.
-DERIVED_MODEL_FIELDS = ("labels", "sample_rate", "clip_seconds", "input_mean", "input_std")
+# What the data and the phase's kind decide (a stream phase's head is a frame head with the
+# stream labels), not the recipe.
+DERIVED_MODEL_FIELDS = ("labels", "sample_rate", "clip_seconds", "input_mean", "input_std", "head_pooling")
 
 
 @dataclass
@@ -87,6 +93,14 @@ class PhaseSettings:
                                       # drawn (rate, speed) pairs (frame_cache.py)
     init_from: str = ""               # an earlier phase: start from its best weights
     export: str = ""                  # model file written at the end ("": OUT_DIR/model.safetensors)
+    kind: str = "clip"                # "clip" | "stream"
+    init_model: str = ""              # stream: start from this model file (relative to the recipe)
+    steps_per_epoch: int = 0          # stream: batches of fresh streams per epoch
+
+
+# Settings only a stream phase reads: a clip phase's record leaves them out, so that what it
+# learns from (and the checkpoints it resumes) did not change when stream phases came.
+STREAM_ONLY = ("kind", "init_model", "steps_per_epoch")
 
 
 # Phase settings a resumed phase may change: how long it runs and where it writes the result.
@@ -136,6 +150,7 @@ class Recipe:
     augment: AugmentConfig
     model: StagesConfig
     phases: list
+    stream: StreamConfig = field(default_factory=StreamConfig)
 
     @classmethod
     def load(cls, path: str, overrides: list[str] = ()) -> Recipe:
@@ -148,14 +163,14 @@ class Recipe:
     @classmethod
     def from_tree(cls, path: str, tree: dict) -> Recipe:
         tree = dict(tree)
-        sections = ("run", "data", "teacher", "augment", "model", "training", "phases")
+        sections = ("run", "data", "teacher", "augment", "model", "stream", "training", "phases")
         unknown = sorted(set(tree) - set(sections))
         if unknown:
             raise SystemExit(f"recipe {path}: unknown table(s) {', '.join(unknown)}")
         model = dict(tree.get("model", {}))
         derived = sorted(set(model) & set(DERIVED_MODEL_FIELDS))
         if derived:
-            raise SystemExit(f"recipe {path}: model.{derived[0]} is not a choice (the data decides it)")
+            raise SystemExit(f"recipe {path}: model.{derived[0]} is not a choice (the data or the phase's kind decides it)")
         stages = [_build(FrameStageConfig, s, f"model.frame_stages.{i}")
                   for i, s in enumerate(model.pop("frame_stages", [{}]))]
         shared = tree.get("training", {})
@@ -165,6 +180,7 @@ class Recipe:
                      data=_build(DataSettings, tree.get("data", {}), "data"),
                      teacher=_build(TeacherSettings, tree.get("teacher", {}), "teacher"),
                      augment=_build(AugmentConfig, tree.get("augment", {}), "augment"),
+                     stream=_build(StreamConfig, tree.get("stream", {}), "stream"),
                      model=_build(StagesConfig, {**model, "frame_stages": stages}, "model"),
                      phases=phases)
         recipe.check()
@@ -183,7 +199,16 @@ class Recipe:
             raise SystemExit("run.eval_rates: give at least one rate")
         if not self.teacher.mixup >= 0:
             raise SystemExit(f"teacher.mixup must be 0 (off) or positive, not {self.teacher.mixup}")
+        kinds = {p.name: p.kind for p in self.phases}
         for i, p in enumerate(self.phases):
+            if p.kind not in ("clip", "stream"):
+                raise SystemExit(f"phase {p.name}: kind {p.kind!r} is not \"clip\" or \"stream\"")
+            if p.kind == "clip" and (p.init_model or p.steps_per_epoch or kinds.get(p.init_from) == "stream"):
+                raise SystemExit(f"phase {p.name}: a clip phase starts from a clip phase, and has no "
+                                 f"init_model or steps_per_epoch")
+            if p.kind == "stream" and (p.steps_per_epoch <= 0 or p.frozen_frames or (p.init_from and p.init_model)):
+                raise SystemExit(f"phase {p.name}: a stream phase needs steps_per_epoch > 0, no "
+                                 f"frozen_frames, and at most one of init_from and init_model")
             if not 0 < p.kd_alpha <= 1 or p.kd_temperature <= 0:
                 raise SystemExit(f"phase {p.name}: kd_alpha must be in (0, 1] and kd_temperature > 0, "
                                  f"got {p.kd_alpha}, {p.kd_temperature}")
@@ -222,15 +247,25 @@ class Recipe:
         model = dataclasses.asdict(self.model)
         for k in DERIVED_MODEL_FIELDS:
             model.pop(k)
-        return {"run": dataclasses.asdict(self.run), "data": dataclasses.asdict(self.data),
-                "teacher": dataclasses.asdict(self.teacher),
-                "augment": dataclasses.asdict(self.augment), "model": model,
-                "phases": [dataclasses.asdict(p) for p in self.phases]}
+        d = {"run": dataclasses.asdict(self.run), "data": dataclasses.asdict(self.data),
+             "teacher": dataclasses.asdict(self.teacher),
+             "augment": dataclasses.asdict(self.augment), "model": model,
+             "phases": [self._phase_dict(p) for p in self.phases]}
+        if any(p.kind == "stream" for p in self.phases):
+            d["stream"] = dataclasses.asdict(self.stream)
+        return d
+
+    @staticmethod
+    def _phase_dict(phase: PhaseSettings) -> dict:
+        d = dataclasses.asdict(phase)
+        return d if phase.kind == "stream" else {k: v for k, v in d.items() if k not in STREAM_ONLY}
 
     def learns(self, phase: PhaseSettings) -> dict:
         """What a phase learns from (a checkpoint of other such settings is not resumed):
         everything but how the run is carried out and the phase's length and output."""
         d = self.to_dict()
         d.pop("run")
-        d["phases"] = {k: v for k, v in dataclasses.asdict(phase).items() if k not in RESUME_MAY_CHANGE}
+        if phase.kind == "clip":
+            d.pop("stream", None)
+        d["phases"] = {k: v for k, v in self._phase_dict(phase).items() if k not in RESUME_MAY_CHANGE}
         return d

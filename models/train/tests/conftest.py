@@ -115,3 +115,39 @@ def fake_embedding(monkeypatch):
     monkeypatch.setattr(E.SpeechEmbedding, "from_onnx",
                         classmethod(lambda cls, paths, threads=1, pad=8000: cls(mel, toy_emb, pad)))
     return calls
+
+
+def make_negatives(root: str, speakers: int = 4, categories: int = 3, seed: int = 1) -> tuple[str, str]:
+    """A negatives folder laid out like shared/data/negatives (speech/train/<speaker>/, sounds/train/
+    <category>/, manifest-train.csv): chirps for speech, noise bursts for sounds, and a carve file
+    holding out the first speaker and each category's first sound. Returns (folder, carve file)."""
+    rng = np.random.default_rng(seed)
+    rows, carve = [], []
+    for k in range(speakers):
+        for u in range(2):
+            t = np.arange(int(16000 * rng.uniform(2.0, 3.0))) / 16000
+            x = 0.2 * np.sin(2 * np.pi * (300 + 200 * t + 40 * k) * t) + 0.01 * rng.standard_normal(len(t))
+            rel = f"speech/train/n{k}/u{u}.flac"
+            os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+            sf.write(os.path.join(root, rel), x.astype(np.float32), 16000, subtype="PCM_16")
+            rows.append(("speech", rel, f"n{k}", f"{len(t) / 16000:.3f}", "A SENTENCE"))
+    carve.append("speech/train/n0/")
+    for c in range(categories):
+        for j in range(2):
+            x = 0.3 * rng.standard_normal(16000 * 2) * np.exp(-np.arange(32000) / 4000.0)
+            rel = f"sounds/train/cat{c}/s{j}.flac"
+            os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+            sf.write(os.path.join(root, rel), x.astype(np.float32), 16000, subtype="PCM_16")
+            rows.append(("sound", rel, f"cat{c}", "2.000", ""))
+        carve.append(f"sounds/train/cat{c}/s0.flac")
+    with open(os.path.join(root, "manifest-train.csv"), "w", newline="") as f:
+        csv.writer(f).writerows([("kind", "path", "speaker_or_category", "seconds", "transcript")] + rows)
+    carve_path = os.path.join(root, "carve.txt")
+    with open(carve_path, "w") as f:
+        f.write("# the tests' carve\n" + "\n".join(carve) + "\n")
+    return root, carve_path
+
+
+@pytest.fixture
+def negatives(tmp_path) -> tuple[str, str]:
+    return make_negatives(str(tmp_path / "negatives"))
