@@ -66,8 +66,9 @@ def export(args) -> None:
     from s4train.checkpoint import load_checkpoint, model_from_checkpoint
     from s4train.export import export_model
     ck = load_checkpoint(args.checkpoint)
-    meta = export_model(model_from_checkpoint(ck, args.use_last), args.out, ck.get("trained_on"),
-                        {"val_mean_acc": ck["best_val"]})
+    model = model_from_checkpoint(ck, args.use_last)
+    score = "val_stream_score" if model.cfg.head_pooling == "frame" else "val_mean_acc"
+    meta = export_model(model, args.out, ck.get("trained_on"), {score: ck["best_val"]})
     print(json.dumps({k: v for k, v in meta.items() if k != "trained_on"}, indent=1))
 
 

@@ -54,6 +54,9 @@ def test_the_tiny_stream_recipe_runs_end_to_end(tmp_path, speech_commands, negat
     main(argv)                                       # finished: nothing trained again
     assert os.path.getmtime(str(tmp_path / "runs" / "stream" / "last.pt")) == before
     assert "resumed from" in capsys.readouterr().out
+    again = str(tmp_path / "again.safetensors")                # the export command on its checkpoint
+    main(["export", str(tmp_path / "runs" / "stream" / "last.pt"), again])
+    assert read_metadata(again)["head"]["pooling"] == "frame" and "val_stream_score" in read_metadata(again)["metrics"]
 
 
 def test_the_frame_head_starts_from_the_clip_heads_rows(tmp_path, speech_commands):
