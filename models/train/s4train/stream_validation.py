@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from s4train.data.streams import NOTHING, STREAM_LABELS, make_batch
-from s4train.events import detect, score_events
+from s4train.events import EventRule, detect, score_events
 from s4train.stream_loss import max_pool_loss
 
 
@@ -28,6 +28,7 @@ def evaluate_streams(model, streams, rates, cfg, device, batch_size: int = 8) ->
     model.eval()
     nothing = STREAM_LABELS.index(NOTHING)
     tau = model.cfg.frame_seconds
+    rule = EventRule(cfg.threshold, cfg.smoothing_s, cfg.activity_floor, cfg.peak_hold_s, cfg.release_s)
     out = {}
     for f_in in rates:
         counts = {"matched": 0, "wrong": 0, "missed": 0, "false_alarms": 0}
@@ -49,8 +50,7 @@ def evaluate_streams(model, streams, rates, cfg, device, batch_size: int = 8) ->
                     best = at[int(np.argmax(post[b, at.numpy(), label]))]
                     spans_ok += int(guess[b, best] == label)
                     spans_n += 1
-                events = detect(post[b], nothing, cfg.threshold, cfg.smooth_frames,
-                                int(round(cfg.refractory_s / tau)))
+                events = detect(post[b], nothing, rule, tau)
                 for k, v in score_events(events, stream.words, tau, cfg.match_after_s).items():
                     counts[k] += v
         hours = sum(len(s.wave) for s in streams) / 16000 / 3600

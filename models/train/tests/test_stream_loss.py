@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from s4train.data.streams import IGNORE, Word
-from s4train.events import Event, detect, score_events
+from s4train.events import Event, EventRule, detect, score_events
 from s4train.stream_loss import max_pool_loss
 
 NOTHING = 3
@@ -44,16 +44,25 @@ def test_spans_are_averaged_and_streams_without_words_still_learn():
 
 
 def test_one_event_per_word_and_the_refractory_time():
+    """The engine's rule (FrameEventRule.swift and its tests): a group per word, decided at its
+    peak once it has stood for the hold time; words closer than the release time are one group."""
+    rule = EventRule(threshold=0.5, smoothing_s=0.01, activity_floor=0.2, peak_hold_s=0.05, release_s=0.2)
     post = np.full((100, 3), [0.0, 0.0, 1.0])
-    post[10:20] = [0.9, 0.0, 0.1]             # a word
-    post[22:30] = [0.9, 0.0, 0.1]             # a dip, within the refractory time: not a second event
-    post[60:70] = [0.0, 0.9, 0.1]             # another word
-    events = detect(post, nothing=2, threshold=0.5, smooth_frames=1, refractory_frames=20)
-    assert [(e.label, e.frame) for e in events] == [(0, 10), (1, 60)]
-    events = detect(post, nothing=2, threshold=0.5, smooth_frames=1, refractory_frames=5)
-    assert [(e.label, e.frame) for e in events] == [(0, 10), (0, 22), (1, 60)]
-    smoothed = detect(post, nothing=2, threshold=0.5, smooth_frames=4, refractory_frames=20)
-    assert smoothed[0].frame == 12              # the mean of the last 4 frames: 0.45 at 11, 0.675 at 12
+    post[10:12], post[12:14], post[14] = [0.3, 0, 0.7], [0.6, 0, 0.4], [0.9, 0, 0.1]
+    post[15:25], post[25:28], post[28:34] = [0.6, 0, 0.4], [0.25, 0, 0.75], [0.5, 0, 0.5]
+    events = detect(post, 2, rule, 0.01)
+    assert [(e.label, e.frame) for e in events] == [(0, 19)]    # the peak at 14, held 5 frames
+    assert abs(events[0].score - 0.9) < 1e-9
+    apart = np.full((100, 3), [0.0, 0.0, 1.0])
+    apart[10:20], apart[45:55] = [0.9, 0, 0.1], [0, 0.9, 0.1]
+    assert [e.label for e in detect(apart, 2, rule, 0.01)] == [0, 1]
+    close = np.full((100, 3), [0.0, 0.0, 1.0])
+    close[10:20], close[25:35] = [0.9, 0, 0.1], [0, 0.9, 0.1]
+    assert [e.label for e in detect(close, 2, rule, 0.01)] == [0]
+    # A threshold only filters what a lower one gives.
+    low = detect(apart, 2, EventRule(threshold=0.2, smoothing_s=0.05), 0.01)
+    high = detect(apart, 2, EventRule(threshold=0.85, smoothing_s=0.05), 0.01)
+    assert [(e.label, e.frame) for e in high] == [(e.label, e.frame) for e in low if e.score >= 0.85]
 
 
 def test_events_scored_against_words():

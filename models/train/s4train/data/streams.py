@@ -77,9 +77,11 @@ class StreamConfig:
     nothing_weight: float = 1.0      # the loss: weight of the _nothing_ frames' mean cross-entropy
     val_streams: int = 48            # validation: fixed streams of validation speakers and carve
     val_seconds: float = 10.0
-    threshold: float = 0.5           # events: smoothed posterior over this (events.py)
-    smooth_frames: int = 5
-    refractory_s: float = 1.0
+    threshold: float = 0.5           # events: the engine's rule (events.py, EventRule)
+    smoothing_s: float = 0.05
+    activity_floor: float = 0.2
+    peak_hold_s: float = 0.1
+    release_s: float = 0.3
     match_after_s: float = 0.6       # an event matches a word from its start to end + this
 
     def __post_init__(self):
