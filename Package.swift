@@ -90,7 +90,7 @@ let package = Package(
             ],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "S4AudioTests", dependencies: ["S4Audio", "CSndFile"]),
+        .testTarget(name: "S4AudioTests", dependencies: ["S4Audio", "CSndFile"], resources: [.copy("Fixtures")]),
         .testTarget(name: "S4DetectionTests", dependencies: ["S4Detection", "S4Core", "S4RandomModel"]),
         .testTarget(name: "CLITests", dependencies: ["s4listen", "S4Audio", "S4RandomModel"]),
         .testTarget(name: "S4ServiceTests", dependencies: ["S4Service"]),

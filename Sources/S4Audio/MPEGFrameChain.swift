@@ -16,27 +16,61 @@ enum MPEGFrameChain {
         head.starts(with: Array("ID3".utf8)) || (head.count >= 2 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0)
     }
 
-    /// Whether the file open on `fd` holds `framesRequired` chained MPEG audio frames after any
-    /// ID3v2 tag.
+    /// How far past its ID3v2 tags the first frame may start (junk, padding): as far as
+    /// libmpg123 looks for it.
+    static let searchBytes = 64 * 1024
+    /// A free-format frame (bitrate index 0) states no length: the next header of its kind must
+    /// come within this many bytes.
+    static let freeFormatBytes = 4096
+
+    /// Whether the file open on `fd` holds `framesRequired` chained MPEG audio frames, starting
+    /// within `searchBytes` after any ID3v2 tags.
     static func isChained(fd: Int32) -> Bool {
         var offset = 0
         var tag = [UInt8](repeating: 0, count: 10)
-        if pread(fd, &tag, 10, 0) == 10, tag.starts(with: Array("ID3".utf8)) {
-            // The tag's size: four bytes of seven bits each ("synchsafe"), then a footer if flagged.
+        // Tags one after another: each one's size is four bytes of seven bits ("synchsafe"),
+        // then a footer if flagged.
+        while pread(fd, &tag, 10, off_t(offset)) == 10, tag.starts(with: Array("ID3".utf8)) {
             let size = tag[6..<10].reduce(0) { $0 << 7 | Int($1 & 0x7F) }
-            offset = 10 + size + (tag[5] & 0x10 != 0 ? 10 : 0)
+            offset += 10 + size + (tag[5] & 0x10 != 0 ? 10 : 0)
         }
-        var header = [UInt8](repeating: 0, count: 4)
-        var first: UInt8?
+        var bytes = [UInt8](repeating: 0, count: searchBytes + framesRequired * freeFormatBytes)
+        let count = max(0, pread(fd, &bytes, bytes.count, off_t(offset)))
+        bytes.removeSubrange(count...)
+        return (0..<min(searchBytes, bytes.count)).contains { startsChain(bytes, at: $0) }
+    }
+
+    /// Whether `framesRequired` frames of one kind follow each other from `start`.
+    static func startsChain(_ bytes: [UInt8], at start: Int) -> Bool {
+        var offset = start
+        var kind: UInt8?
         for _ in 0..<framesRequired {
-            guard pread(fd, &header, 4, off_t(offset)) == 4, let length = frameLength(header) else { return false }
-            // Version, layer and sampling rate stay the same from frame to frame.
-            let kind = header[1] & 0x1E | header[2] & 0x0C
-            guard first == nil || first == kind else { return false }
-            first = kind
-            offset += length
+            guard offset + 4 <= bytes.count, let (length, frameKind) = header(bytes, at: offset),
+                kind == nil || kind == frameKind
+            else { return false }
+            kind = frameKind
+            if let length {
+                offset += length
+            } else {
+                // Free format: up to the next header of the same kind.
+                let end = min(bytes.count - 4, offset + freeFormatBytes)
+                guard offset + 4 < end,
+                    let next = (offset + 4..<end).first(where: { header(bytes, at: $0).map { $0.kind == frameKind } ?? false })
+                else { return false }
+                offset = next
+            }
         }
         return true
+    }
+
+    /// The header at `offset`: its frame's length (nil for free format) and its kind (version,
+    /// layer and sampling rate, which stay the same from frame to frame); nil for no header.
+    private static func header(_ bytes: [UInt8], at offset: Int) -> (length: Int?, kind: UInt8)? {
+        let h = Array(bytes[offset..<(offset + 4)])
+        guard h[0] == 0xFF, h[1] & 0xE0 == 0xE0, h[1] >> 3 & 3 != 1, h[1] >> 1 & 3 != 0, h[2] >> 4 != 15,
+            h[2] >> 2 & 3 != 3
+        else { return nil }
+        return (h[2] >> 4 == 0 ? nil : frameLength(h), h[1] & 0x1E | h[2] & 0x0C)
     }
 
     /// Bitrates in kbit/s by bitrate index 1…14: MPEG-1 layers I, II, III; MPEG-2/2.5 layer I;

@@ -104,4 +104,33 @@ import Testing
             "slow.wav", frames: Self.tone(rate: 100), rate: 100, channels: 1, format: Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16))
         #expect(throws: AudioSourceError.unsupportedRate(source: path, rate: 100)) { try SoundFileReader(path: path) }
     }
+
+    /// Real MP3s (made with lame from a sample: CBR at 16 and 8 kHz, VBR at 48 kHz with an ID3v2
+    /// tag, free format, two tags in a row, zeros after a tag) pass the check for MPEG frames
+    /// and are read; what only starts like MP3 is refused (HardeningTests).
+    @Test(arguments: [
+        ("cbr-16k", 16000), ("cbr-8k", 8000), ("vbr-id3-48k", 48000), ("free-format", 16000), ("two-tags", 16000),
+        ("junk-after-tag", 16000),
+    ])
+    func realMP3sAreRead(name: String, rate: Int) throws {
+        let url = try #require(Bundle.module.url(forResource: name, withExtension: "mp3", subdirectory: "Fixtures"))
+        let reader = try SoundFileReader(path: url.path)
+        #expect(reader.sampleRate == rate)
+        let samples = try reader.readAll()
+        #expect(samples.count > rate / 5 && samples.contains { abs($0) > 0.01 })
+    }
+
+    /// Frame lengths by ISO/IEC 11172-3 and 13818-3, and headers that are no frame.
+    @Test func mpegFrameLengths() {
+        #expect(MPEGFrameChain.frameLength([0xFF, 0xFB, 0x90, 0x64]) == 417)  // MPEG-1 III, 128 kbit/s, 44.1 kHz
+        #expect(MPEGFrameChain.frameLength([0xFF, 0xFB, 0x92, 0x64]) == 418)  // the same, padded
+        #expect(MPEGFrameChain.frameLength([0xFF, 0xF3, 0x88, 0x64]) == 288)  // MPEG-2 III, 64 kbit/s, 16 kHz
+        #expect(MPEGFrameChain.frameLength([0xFF, 0xE3, 0x28, 0x64]) == 144)  // MPEG-2.5 III, 16 kbit/s, 8 kHz
+        #expect(MPEGFrameChain.frameLength([0xFF, 0xFF, 0x10, 0x00]) == 32)  // MPEG-1 I, 32 kbit/s, 44.1 kHz
+        #expect(MPEGFrameChain.frameLength([0xFF, 0xFD, 0x84, 0x00]) == 384)  // MPEG-1 II, 128 kbit/s, 48 kHz
+        for reserved in [[0xFF, 0xEB, 0x90, 0x64], [0xFF, 0xF9, 0x90, 0x64], [0xFF, 0xFB, 0xF0, 0x64], [0xFF, 0xFB, 0x9C, 0x64]]
+        {
+            #expect(MPEGFrameChain.frameLength(reserved.map(UInt8.init)) == nil, "\(reserved)")
+        }
+    }
 }
