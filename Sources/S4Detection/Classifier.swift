@@ -88,8 +88,9 @@ public struct Classifier: Sendable {
     }
 
     /// Logits of one window of exactly L samples. A streaming head runs over the window and half
-    /// a window of silence after it (it speaks once a word is complete); the window's logits are
-    /// those of the frame most sure of a command.
+    /// a window of silence after it (it speaks once a word is complete); the window's
+    /// probabilities are those of the frame whose smoothed posteriors are surest of a command, as
+    /// `listen` would score it (returned as their logarithms).
     public func logits(_ window: [Float]) -> [Float] {
         if let recurrent {
             let state = recurrent.makeState()
@@ -97,17 +98,19 @@ public struct Classifier: Sendable {
                 recurrent.process(window, state: state)
                 return recurrent.logits(state)
             }
-            let commands = model.labels.indices.filter { Vocabulary.isCommand(model.labels[$0]) }
-            var best: (confidence: Float, logits: [Float]) = (-1, [])
+            let frameSeconds = model.metadata.pooling!.frameSeconds
+            var smoother = PosteriorSmoother(
+                labels: model.labels, frames: Int((DetectorConfiguration().smoothingSeconds / frameSeconds).rounded()))
+            var best: (value: Float, posteriors: [Float]) = (-1, [])
             let padded = window + repeatElement(0, count: windowLength / 2)
             padded.withUnsafeBufferPointer { samples in
                 recurrent.stream(samples, state: state) { logits in
-                    let probabilities = Classification.softmax(Array(logits))
-                    let confidence = commands.map { probabilities[$0] }.max() ?? 0
-                    if confidence > best.confidence { best = (confidence, Array(logits)) }
+                    let smoothed = smoother.add(Classification.softmax(Array(logits)))
+                    let value = smoother.bestCommand(smoothed).value
+                    if value > best.value { best = (value, smoothed) }
                 }
             }
-            return best.logits
+            return best.posteriors.map { Float.log(max($0, .leastNormalMagnitude)) }
         }
         return convolution!.logits(window)
     }

@@ -8,8 +8,8 @@ import S4Core
 /// activity ends first. The decision is the peak's command and value, and it is an event when the
 /// value reaches the threshold (or always, with `reportEverything`). Nothing here depends on the
 /// threshold but that last test, so the events at any threshold are the `--all` events whose
-/// score reaches it (what threshold sweeps rely on). Memory is fixed: a ring of `smoothingFrames`
-/// posteriors.
+/// score reaches it (what threshold sweeps rely on). Memory is fixed. The same rule, for
+/// training's validation, is models/train/s4train/events.py.
 struct FrameEventRule {
     let labels: [String]
     let threshold: Float
@@ -18,10 +18,7 @@ struct FrameEventRule {
     let holdFrames: Int
     let releaseFrames: Int
     private let commandIndices: [Int]
-    /// The last posteriors, [smoothingFrames × K], and how many have been added.
-    private var ring: [Float]
-    private let smoothingFrames: Int
-    private var added = 0
+    private var smoother: PosteriorSmoother
 
     /// An open group of active frames.
     private struct Group {
@@ -39,11 +36,10 @@ struct FrameEventRule {
         reportEverything = configuration.reportEverything
         floor = configuration.activityFloor
         func frames(_ seconds: Double) -> Int { max(1, Int((seconds / frameSeconds).rounded())) }
-        smoothingFrames = frames(configuration.smoothingSeconds)
+        smoother = PosteriorSmoother(labels: labels, frames: frames(configuration.smoothingSeconds))
         holdFrames = frames(configuration.peakHoldSeconds)
         releaseFrames = frames(configuration.releaseSeconds)
-        commandIndices = labels.indices.filter { Vocabulary.isCommand(labels[$0]) }
-        ring = Array(repeating: 0, count: smoothingFrames * labels.count)
+        commandIndices = smoother.commandIndices
     }
 
     /// Whether a group is open (a word may be in progress).
@@ -52,18 +48,8 @@ struct FrameEventRule {
     /// Takes the posteriors of the frame that ends at `time` (seconds of stream); the event it
     /// decided, if any.
     mutating func add(_ posteriors: [Float], time: Double) -> DetectionEvent? {
-        let k = labels.count
-        let slot = added % smoothingFrames
-        for j in 0..<k { ring[slot &* k &+ j] = posteriors[j] }
-        added += 1
-        let count = min(added, smoothingFrames)
-        var smoothed = [Float](repeating: 0, count: k)
-        for r in 0..<count {
-            for j in 0..<k { smoothed[j] += ring[r &* k &+ j] }
-        }
-        for j in 0..<k { smoothed[j] /= Float(count) }
-        let best = commandIndices.max { smoothed[$0] < smoothed[$1] }
-        let value = best.map { smoothed[$0] } ?? 0
+        let smoothed = smoother.add(posteriors)
+        let (best, value) = smoother.bestCommand(smoothed)
 
         guard var open = group else {
             if let best, value >= floor {

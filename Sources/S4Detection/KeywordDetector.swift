@@ -3,8 +3,8 @@ import S4Core
 /// Turns a stream of samples into one `DetectionEvent` per spoken command, whatever the model's
 /// head: a streaming head runs continuously (`StreamingDetector`), a clip head in windows placed
 /// by an energy gate (`WindowedDetector`). A reload may bring a model with the other kind of head:
-/// the word in progress is decided by the old detector, and the new one continues the stream's
-/// clock. Not thread-safe: one detector per stream.
+/// the old detector hears the word in progress to its end, then the new one takes over and
+/// continues the stream's clock. Not thread-safe: one detector per stream.
 public final class KeywordDetector {
     public let sampleRate: Double
     public let configuration: DetectorConfiguration
@@ -17,8 +17,8 @@ public final class KeywordDetector {
     /// Samples consumed by detectors replaced for another kind of head: the current one's clock
     /// starts there.
     private var offset = 0
-    /// Events the replaced detector decided when it was replaced, for the next call.
-    private var carried: [DetectionEvent] = []
+    /// A model with the other kind of head, waiting for the word in progress.
+    private var pendingModel: S4Model?
 
     public init(model: S4Model, sampleRate: Double, configuration: DetectorConfiguration = DetectorConfiguration()) {
         self.sampleRate = sampleRate
@@ -60,25 +60,43 @@ public final class KeywordDetector {
     /// model that heard it begin.
     public func replaceModel(_ next: S4Model) {
         switch (engine, next.metadata.headPooling) {
-        case (.windows(let detector), .mean): detector.replaceModel(next)
-        case (.frames(let detector), .frame): detector.replaceModel(next)
+        case (.windows(let detector), .mean):
+            pendingModel = nil
+            detector.replaceModel(next)
+        case (.frames(let detector), .frame):
+            pendingModel = nil
+            detector.replaceModel(next)
         default:
-            let consumed = sampleCount
-            carried += finishEngine()
-            offset = consumed
-            engine = Self.engine(next, sampleRate: sampleRate, configuration: configuration)
+            pendingModel = next
+            changeEngineIfIdle()
         }
+    }
+
+    /// Takes the pending model once no word is in progress: a detector of its kind, on the
+    /// stream's clock.
+    private func changeEngineIfIdle() {
+        guard let next = pendingModel, !isDeciding else { return }
+        pendingModel = nil
+        offset = sampleCount
+        engine = Self.engine(next, sampleRate: sampleRate, configuration: configuration)
     }
 
     /// Feeds samples (any number); returns the events decided by them.
     public func process(_ samples: UnsafeBufferPointer<Float>) -> [DetectionEvent] {
-        let events: [DetectionEvent]
-        switch engine {
-        case .windows(let detector): events = detector.process(samples)
-        case .frames(let detector): events = detector.process(samples)
+        // With a model pending, in pieces, so that it takes over right after the word.
+        let pieceLength = pendingModel == nil ? max(1, samples.count) : 1024
+        var events: [DetectionEvent] = []
+        var start = 0
+        while start < samples.count {
+            let piece = UnsafeBufferPointer(rebasing: samples[start..<min(samples.count, start + pieceLength)])
+            switch engine {
+            case .windows(let detector): events += shifted(detector.process(piece))
+            case .frames(let detector): events += shifted(detector.process(piece))
+            }
+            start += piece.count
+            changeEngineIfIdle()
         }
-        defer { carried = [] }
-        return carried + shifted(events)
+        return events
     }
 
     public func process(_ samples: [Float]) -> [DetectionEvent] {
@@ -87,11 +105,6 @@ public final class KeywordDetector {
 
     /// End of stream: the word in progress is decided.
     public func finish() -> [DetectionEvent] {
-        defer { carried = [] }
-        return carried + finishEngine()
-    }
-
-    private func finishEngine() -> [DetectionEvent] {
         switch engine {
         case .windows(let detector): shifted(detector.finish())
         case .frames(let detector): shifted(detector.finish())

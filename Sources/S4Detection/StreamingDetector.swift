@@ -60,10 +60,10 @@ final class StreamingDetector {
 
     func process(_ samples: UnsafeBufferPointer<Float>) -> [DetectionEvent] {
         var events: [DetectionEvent] = []
-        let frameSeconds = model.metadata.pooling!.frameSeconds
         // In pieces, so that a model waiting for a word to end takes over right after it.
         var offset = 0
         while offset < samples.count {
+            let frameSeconds = model.metadata.pooling!.frameSeconds
             let piece = UnsafeBufferPointer(rebasing: samples[offset..<min(samples.count, offset + 1024)])
             network.stream(piece, state: state) { logits in
                 frames += 1

@@ -78,16 +78,16 @@ import Testing
         #expect(events.map(\.label) == ["no"])
     }
 
-    // MARK: The detector on a random streaming model
+    // MARK: The detector on a streaming model that hears loudness
 
-    static let model: S4Model = StreamingModel.random(seed: 2)
+    static let scene = KeywordDetectorTests.scene(seconds: 6, onsets: [0.5, 3.5])
+    static let model: S4Model = StreamingModel.loudness(seed: 2, scene: scene, bursts: [0.5, 3.5])
 
     static func run(_ samples: [Float], chunks: [Int], model: S4Model = model, swapAt: (Int, S4Model)? = nil)
         -> [DetectionEvent]
     {
         var configuration = DetectorConfiguration()
         configuration.reportEverything = true
-        configuration.activityFloor = 0.05
         let detector = KeywordDetector(model: model, sampleRate: 16000, configuration: configuration)
         var events: [DetectionEvent] = []
         var offset = 0, k = 0
@@ -101,31 +101,68 @@ import Testing
         return events + detector.finish()
     }
 
-    /// Per-sample and chunked input give the same events (times, labels, scores).
-    @Test func chunkedEqualsPerSample() {
-        let scene = KeywordDetectorTests.scene(seconds: 4, onsets: [0.5, 2.2])
-        let single = Self.run(scene, chunks: [1])
-        #expect(!single.isEmpty)
-        #expect(Self.run(scene, chunks: [160, 3, 4096, 441]) == single)
+    /// One "yes" per burst, after it; per-sample and chunked input give the same events.
+    @Test func oneEventPerBurstAnyChunking() {
+        let single = Self.run(Self.scene, chunks: [1])
+        #expect(single.map(\.label) == ["yes", "yes"], "\(single)")
+        #expect(zip(single, [0.5, 3.5]).allSatisfy { $0.start > $1 && $0.start < $1 + 0.6 }, "\(single)")
+        #expect(Self.run(Self.scene, chunks: [160, 3, 4096, 441]) == single)
     }
 
-    /// A model swapped in during a word takes over once the word is released; the stream's
-    /// clock carries on, also when the swap changes the kind of head (a clip-head model).
+    /// A model swapped in during the first word takes over once that word is released: the first
+    /// word's event is the old model's, the second the new one's, at the same place in the
+    /// stream; also when the new model has a clip head (the windowed detector then hears the
+    /// second burst on the stream's clock).
     @Test func aSwapWaitsForTheWordAndKeepsTheClock() {
-        let scene = KeywordDetectorTests.scene(seconds: 6, onsets: [0.5, 3.5])
-        let other = StreamingModel.random(seed: 3)
-        let swapped = Self.run(scene, chunks: [800], swapAt: (8000, other))
-        let unswapped = Self.run(scene, chunks: [800])
-        // Up to the first word's release both runs are one model's.
-        #expect(swapped.filter { $0.decidedAt < 1.5 } == unswapped.filter { $0.decidedAt < 1.5 })
-        let toWindows = Self.run(scene, chunks: [800], swapAt: (32000, KeywordDetectorTests.model))
-        #expect(toWindows.allSatisfy { $0.decidedAt <= 6.5 })
-        #expect(toWindows.contains { $0.start >= 3 }, "the windowed detector hears the second burst: \(toWindows)")
+        let unswapped = Self.run(Self.scene, chunks: [800])
+        let louder = StreamingModel.loudness(seed: 2, scene: Self.scene, bursts: [0.5, 3.5], gain: 2)
+        let swapped = Self.run(Self.scene, chunks: [800], swapAt: (9600, louder))
+        let louderAlone = Self.run(Self.scene, chunks: [800], model: louder)
+        #expect(swapped.count == 2 && unswapped.count == 2 && louderAlone.count == 2)
+        #expect(swapped.first == unswapped.first, "the word in progress is the old model's")
+        #expect(swapped.last?.score == louderAlone.last?.score && swapped.last?.score != unswapped.last?.score)
+        #expect(abs((swapped.last?.start ?? 0) - (unswapped.last?.start ?? 0)) < 0.05, "\(swapped) \(unswapped)")
+
+        let toWindows = Self.run(Self.scene, chunks: [800], swapAt: (9600, KeywordDetectorTests.model))
+        #expect(toWindows.first == unswapped.first)
+        let second = toWindows.dropFirst().first
+        #expect(second.map { abs($0.start - 3.5) < 0.2 } == true, "the windowed detector's onset: \(toWindows)")
     }
 }
 
 /// Small random models with a streaming head.
 enum StreamingModel {
+    /// A random network whose head hears loudness: the final feature that best separates the
+    /// frames during `bursts` (0.4 s each, plus 0.2 s after) from the rest of `scene` drives
+    /// "yes" (scaled by `gain`), "_nothing_" stays 0 and the other commands far below.
+    static func loudness(seed: UInt64, scene: [Float], bursts: [Double], gain: Float = 1) -> S4Model {
+        let base = random(seed: seed)
+        let h = base.decoder.inputCount, k = base.labels.count
+        let identity = (0..<h * h).map { $0 / h == $0 % h ? Float(1) : 0 }
+        let probe = S4Model(
+            metadata: base.metadata, stages: base.stages, pooling: base.pooling, finalNorm: base.finalNorm,
+            decoder: LinearMap(weight: identity, bias: Array(repeating: 0, count: h), inputCount: h, outputCount: h))
+        let network = RecurrentNetwork(model: probe, sampleRate: 16000)
+        var features: [[Float]] = []
+        scene.withUnsafeBufferPointer { network.stream($0, state: network.makeState()) { features.append(Array($0)) } }
+        let loud = features.indices.map { f in bursts.contains { Double(f) * 0.01 >= $0 && Double(f) * 0.01 < $0 + 0.6 } }
+        func mean(_ j: Int, _ wanted: Bool) -> Float {
+            let values = features.indices.filter { loud[$0] == wanted }.map { features[$0][j] }
+            return values.reduce(0, +) / Float(values.count)
+        }
+        let j = (0..<h).max { abs(mean($0, true) - mean($0, false)) < abs(mean($1, true) - mean($1, false)) }!
+        let (high, low) = (mean(j, true), mean(j, false))
+        // yes = gain · 8 · (x_j − midpoint) / (high − low): about +4·gain in a burst, −4·gain in the quiet.
+        let scale = gain * 8 / (high - low)
+        var weight = [Float](repeating: 0, count: k * h), bias = [Float](repeating: -20, count: k)
+        weight[0 * h + j] = scale
+        bias[0] = -scale * (high + low) / 2
+        bias[k - 1] = 0
+        return S4Model(
+            metadata: base.metadata, stages: base.stages, pooling: base.pooling, finalNorm: base.finalNorm,
+            decoder: LinearMap(weight: weight, bias: bias, inputCount: h, outputCount: k))
+    }
+
     static func random(seed: UInt64) -> S4Model {
         var configuration = RandomModelConfiguration()
         configuration.width = 8
