@@ -1,9 +1,5 @@
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A connected Wyoming client's place in the server: when it last completed an event, and whether
 /// the server has given its place to a newcomer. Shared by the client's thread (which records
 /// events and sees the displacement) and the accept loop (which chooses whom to displace).
@@ -24,10 +20,10 @@ final class ClientPlace: Sendable {
     /// How long the client had been idle when it was displaced; nil while it keeps its place.
     var displacedAfter: Duration? { state.withLock { $0.displacedAfter } }
 
-    /// Takes the place away and wakes the client's thread: shutting the socket for reading ends
-    /// the read it waits in, and its thread then tells the client why and closes.
+    /// Takes the place away. The client's thread sees it within `WyomingConnection.checkEvery`
+    /// and tells the client why before it closes (the socket is left whole so that the close
+    /// can be graceful).
     func displace() {
         state.withLock { $0.displacedAfter = .now - $0.lastEvent }
-        shutdown(fd, Int32(SHUT_RD))
     }
 }

@@ -67,41 +67,38 @@ public final class EventSocket: Sendable {
 
     /// Accepts clients as they come until `close()`, and notices those that hang up when they do
     /// (not at the next line, which in a quiet room may be hours away); then closes the listener
-    /// and the wake pipe. Out of descriptors, it logs once and waits rather than spinning.
+    /// and the wake pipe. Out of descriptors, it waits rather than spinning (`DescriptorShortage`).
     private func acceptLoop() {
-        var exhausted = false
+        var shortage = DescriptorShortage(what: "event socket")
         while true {
             let open = clients.withLock { $0?.map(\.fd) } ?? []
+            let pause = shortage.wait.map { Int32(($0 / .milliseconds(1)).rounded(.up)) } ?? 0
             var fds = [
-                pollfd(fd: exhausted ? -1 : listener, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: pause > 0 ? -1 : listener, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
             ]
             fds += open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            if poll(&fds, nfds_t(fds.count), exhausted ? 100 : -1) < 0 && errno != EINTR { break }
+            if poll(&fds, nfds_t(fds.count), pause > 0 ? pause : -1) < 0 && errno != EINTR { break }
             if fds[1].revents != 0 { break }
-            // Clients have nothing to say: what one sends is read and dropped.
-            let hungUp = zip(open, fds.dropFirst(2)).filter { $0.1.revents != 0 && GracefulClose.drain($0.0) }.map(\.0)
-            if !hungUp.isEmpty { drop(Set(hungUp)) }
-            if exhausted || fds[0].revents != 0 { exhausted = acceptWaiting() }
+            let woken = Set(zip(open, fds.dropFirst(2)).filter { $0.1.revents != 0 }.map(\.0))
+            if !woken.isEmpty { dropHungUp(woken) }
+            if fds[0].revents != 0 { acceptWaiting(&shortage) }
         }
         Glibc.close(listener)
         Glibc.close(wake.read)
         Glibc.close(wake.write)
     }
 
-    /// Accepts every client waiting (up to `clientLimit` connected); whether it stopped for want
-    /// of descriptors.
-    private func acceptWaiting() -> Bool {
+    /// Accepts every client waiting (up to `clientLimit` connected).
+    private func acceptWaiting(_ shortage: inout DescriptorShortage) {
         // The listener is non-blocking: accept returns −1 (EAGAIN) once no client is waiting.
         while true {
             let client = accept(listener, nil, nil)
             guard client >= 0 else {
-                guard errno == EMFILE || errno == ENFILE else { return false }
-                logger.error(
-                    "event socket cannot accept a client: \(String(cString: strerror(errno)))",
-                    metadata: ["clients": "\(clients.withLock { $0?.count ?? 0 })"])
-                return true
+                shortage.failed(errno, logger: logger)
+                return
             }
+            shortage.accepted(logger: logger)
             _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             var size = Self.sendBufferBytes
@@ -118,14 +115,18 @@ public final class EventSocket: Sendable {
         }
     }
 
-    /// Closes the clients on these descriptors (those still connected).
-    private func drop(_ gone: Set<Int32>) {
-        clients.withLock { clients in
-            guard let open = clients else { return }
-            for client in open where gone.contains(client.fd) { Glibc.close(client.fd) }
-            clients = open.filter { !gone.contains($0.fd) }
+    /// Closes those of the clients the poll woke that have hung up. Clients have nothing to say:
+    /// what one sent is read and dropped. Under the lock and only for descriptors still in the
+    /// list, since `broadcast` may have closed one meanwhile and its number been reused.
+    private func dropHungUp(_ woken: Set<Int32>) {
+        let gone = clients.withLock { clients -> Int in
+            guard let open = clients else { return 0 }
+            let hungUp = Set(open.map(\.fd).filter { woken.contains($0) && GracefulClose.drain($0) })
+            hungUp.forEach { Glibc.close($0) }
+            clients = open.filter { !hungUp.contains($0.fd) }
+            return hungUp.count
         }
-        logger.info("event socket client left", metadata: ["clients": "\(gone.count)"])
+        if gone > 0 { logger.info("event socket client left", metadata: ["clients": "\(gone)"]) }
     }
 
     deinit { close() }

@@ -74,5 +74,6 @@ public func flushStandardOutput() throws(OutputError) {
 /// Standard output could not be written: the results would be lost.
 public struct OutputError: Error, CustomStringConvertible {
     public let reason: String
+    public init(reason: String) { self.reason = reason }
     public var description: String { "cannot write to standard output: \(reason)" }
 }

@@ -76,20 +76,22 @@ public final class WyomingConnection {
                     ? (eventStart + .seconds(limits.eventSeconds), .eventTimeout(seconds: limits.eventSeconds))
                     : limits.idleSeconds.map { (lastEvent + .seconds($0), .idle(seconds: $0)) }
                 let count = try read(into: buffer, before: deadline)
-                if let idle = place?.displacedAfter { throw .displaced(seconds: Double(idle / .milliseconds(1)) / 1000) }
+                if let idle = place?.displacedAfter { throw .displaced(seconds: idle / .seconds(1)) }
                 if count == 0 {
                     if decoder.isMidEvent { throw .truncated }
                     break
                 }
                 let wasMidEvent = decoder.isMidEvent
                 let events = try decoder.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                for event in events { try handle(event) }
+                // Times run from when the server is done with what arrived (the detector's work
+                // is the server's time, not the client's).
                 if !events.isEmpty {
                     lastEvent = .now
                     place?.eventCompleted()
                 }
                 // An event that began in this read: its time runs from now.
                 if decoder.isMidEvent && (!wasMidEvent || !events.isEmpty) { eventStart = .now }
-                for event in events { try handle(event) }
             }
             logger.info("client left")
             return nil
@@ -197,17 +199,23 @@ public final class WyomingConnection {
         }
     }
 
-    /// One read: blocks until bytes arrive, 0 at the end; past `deadline`, its error.
+    /// How often a client's thread looks whether its place was given to a newcomer.
+    static let checkEvery = Duration.milliseconds(250)
+
+    /// One read: blocks until bytes arrive, 0 at the end (or when the place was taken: the caller
+    /// looks); past `deadline`, its error.
     private func read(
         into buffer: UnsafeMutableRawBufferPointer, before deadline: (ContinuousClock.Instant, WyomingProtocolError)?
     ) throws(WyomingProtocolError) -> Int {
         while true {
-            var timeout: Int32 = -1
+            if place?.displacedAfter != nil { return 0 }
+            var wait = place == nil ? Duration.seconds(3600) : Self.checkEvery
             if let (instant, error) = deadline {
                 let left = instant - .now
                 if left <= .zero { throw error }
-                timeout = Int32(min(left / .milliseconds(1), 3_600_000).rounded(.up))
+                wait = min(wait, left)
             }
+            let timeout = Int32((wait / .milliseconds(1)).rounded(.up))
             var poller = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, timeout)
             if ready < 0 {

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Splits the bytes a client sends into Wyoming events, however they are cut into reads. Every
-/// length is checked against `WyomingLimits` when the header arrives, before anything is
-/// allocated for it: a header that declares 100 MB of payload is refused at once, without
-/// waiting for (or reserving) the bytes.
+/// length is checked against `WyomingLimits` when the header arrives: a header that declares
+/// 100 MB of payload is refused at once, without waiting for the bytes; below the limit, memory
+/// grows only with the bytes that actually arrive.
 public struct WyomingEventDecoder {
     public let limits: WyomingLimits
 
@@ -51,8 +51,7 @@ public struct WyomingEventDecoder {
                 if dataLength == 0 && payloadLength == 0 {
                     events.append(event)
                 } else {
-                    extra.reserveCapacity(dataLength)
-                    payload.reserveCapacity(payloadLength)
+                    // Nothing is reserved for the declared lengths: the buffers grow as bytes arrive.
                     state = .body(event, dataLength: dataLength, payloadLength: payloadLength)
                 }
             case .body(var event, let dataLength, let payloadLength):

@@ -32,8 +32,13 @@ public final class WyomingServer: Service, @unchecked Sendable {
     private let maxClients: Int
     private let notifier: SystemdNotifier
     private let logger: Logger
-    /// The connected clients by socket; nil once stopping.
-    private let clients = Mutex<[Int32: ClientPlace]?>([:])
+    /// The connected clients by socket, and how many displaced ones are still being told why
+    /// (each holds a thread and a descriptor until then); nil once stopping.
+    private struct Places {
+        var clients: [Int32: ClientPlace] = [:]
+        var leaving = 0
+    }
+    private let places = Mutex<Places?>(Places())
     private let connectionsDone = DispatchGroup()
 
     /// Binds the endpoint at once, so a taken port or a bad path fails before anything starts.
@@ -100,19 +105,21 @@ public final class WyomingServer: Service, @unchecked Sendable {
 
     /// Stops accepting and disconnects every client (once; later calls do nothing).
     private func stop() {
-        let open = clients.withLock { clients in
-            defer { clients = nil }
-            return clients
+        // Shutting the sockets down wakes the threads blocked in poll or read; under the lock, so
+        // that no client's thread has closed its socket yet (it takes the lock first).
+        let stopped = places.withLock { places -> Bool in
+            guard let open = places else { return false }
+            if let listener { shutdown(listener, Int32(SHUT_RDWR)) }
+            open.clients.keys.forEach { shutdown($0, Int32(SHUT_RDWR)) }
+            places = nil
+            return true
         }
-        guard let open else { return }
+        guard stopped else { return }
         notifier.notify("STOPPING=1")
-        // Shutting the sockets down wakes the threads blocked in poll or read.
-        if let listener { shutdown(listener, Int32(SHUT_RDWR)) }
-        open.keys.forEach { shutdown($0, Int32(SHUT_RDWR)) }
         if let path = endpoint.socketPath { unlink(path) }
     }
 
-    private var isStopping: Bool { clients.withLock { $0 == nil } }
+    private var isStopping: Bool { places.withLock { $0 == nil } }
 
     private func acceptLoop(_ listener: Int32) {
         var refused = RefusedClients()
@@ -124,20 +131,22 @@ public final class WyomingServer: Service, @unchecked Sendable {
         let pollMilliseconds = Int32(min(1000, max(1, notifier.watchdogInterval.map { Int($0 / .milliseconds(1)) } ?? 1000)))
         var lastPing = ContinuousClock.now
         var serial = 0
-        var descriptorsExhausted = false
+        var shortage = DescriptorShortage(what: "Wyoming server")
         while !isStopping {
             var pollers = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)] + refused.pollers
-            // Out of descriptors, the listener stays readable: it is left out for a moment rather
-            // than spun on, and what refused clients hold is given back meanwhile.
-            if descriptorsExhausted { pollers[0].fd = -1 }
-            let wait = descriptorsExhausted ? 100 : refused.isEmpty ? pollMilliseconds : min(pollMilliseconds, 100)
+            // Out of descriptors, the listener is left out for a moment rather than spun on, and
+            // what refused clients hold is given back meanwhile.
+            var wait = refused.isEmpty ? pollMilliseconds : min(pollMilliseconds, 100)
+            if let pause = shortage.wait, pause > .zero {
+                pollers[0].fd = -1
+                wait = min(wait, Int32((pause / .milliseconds(1)).rounded(.up)))
+            }
             let ready = poll(&pollers, nfds_t(pollers.count), wait)
             if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPing >= interval {
-                clients.withLock { if $0 != nil { notifier.notify("WATCHDOG=1") } }
+                places.withLock { if $0 != nil { notifier.notify("WATCHDOG=1") } }
                 lastPing = .now
             }
             refused.serve(pollers.dropFirst())
-            descriptorsExhausted = false
             guard ready > 0, pollers[0].revents != 0, !isStopping else { continue }
             var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -145,12 +154,10 @@ public final class WyomingServer: Service, @unchecked Sendable {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listener, $0, &length) }
             }
             guard fd >= 0 else {
-                if errno == EMFILE || errno == ENFILE {
-                    logger.warning("cannot accept a client: \(String(cString: strerror(errno)))")
-                    descriptorsExhausted = true
-                }
+                shortage.failed(errno, logger: logger)
                 continue
             }
+            shortage.accepted(logger: logger)
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             serial += 1
             admit(fd, client: "#\(serial) \(Self.peer(address))", refused: &refused)
@@ -162,22 +169,29 @@ public final class WyomingServer: Service, @unchecked Sendable {
     private func admit(_ fd: Int32, client: String, refused: inout RefusedClients) {
         let displaceable = Duration.seconds(limits.displaceableAfterSeconds)
         let place = ClientPlace(fd: fd)
-        let admitted = clients.withLock { clients -> Bool in
-            guard clients != nil else { return false }
-            if clients!.count >= maxClients {
-                // The client idle the longest gives up its place, if it is idle enough. It leaves the
-                // count at once, and is woken under the lock: its thread cannot have closed its
-                // socket yet (it takes this lock first).
-                guard let longest = clients!.values.max(by: { $0.idle < $1.idle }), longest.idle >= displaceable else {
-                    return false
-                }
-                clients![longest.fd] = nil
+        enum Admission { case admitted, full, stopping }
+        let admission = places.withLock { places -> Admission in
+            guard places != nil else { return .stopping }
+            if places!.clients.count >= maxClients {
+                // The client idle the longest gives up its place, if it is idle enough and fewer
+                // than `maxClients` displaced ones are still on their way out. It leaves the count
+                // at once and is told by its own thread.
+                guard places!.leaving < maxClients,
+                    let longest = places!.clients.values.max(by: { $0.idle < $1.idle }), longest.idle >= displaceable
+                else { return .full }
+                places!.clients[longest.fd] = nil
+                places!.leaving += 1
                 longest.displace()
             }
-            clients![fd] = place
-            return true
+            places!.clients[fd] = place
+            return .admitted
         }
-        guard admitted else {
+        switch admission {
+        case .admitted: break
+        case .stopping:
+            close(fd)
+            return
+        case .full:
             logger.warning("client refused: too many clients", metadata: ["client": "\(client)", "limit": "\(maxClients)"])
             refused.refuse(fd, with: WyomingProtocolError.tooManyClients(maxClients).event.encoded())
             return
@@ -195,8 +209,13 @@ public final class WyomingServer: Service, @unchecked Sendable {
                 input: fd, output: fd, place: place, client: client, models: models,
                 configuration: configuration, limits: limits, logger: logger
             ).run()
-            clients.withLock { clients in
-                if clients?[fd] === place { clients![fd] = nil }
+            places.withLock { places in
+                guard places != nil else { return }
+                if places!.clients[fd] === place {
+                    places!.clients[fd] = nil
+                } else if place.displacedAfter != nil {
+                    places!.leaving -= 1
+                }
             }
             close(fd)
             connectionsDone.leave()

@@ -8,14 +8,16 @@ enum ModelFile {
     /// A model file far larger than any model (the bundled one is a few MB) is refused unread.
     static let largestBytes = 1 << 30
 
-    /// The bytes of the regular file at `path`.
+    /// The bytes of the regular file at `path`. Anything else is refused before it is opened
+    /// (opening some devices acts on them), and checked again once open.
     static func read(_ path: String) throws(CommandFailure) -> [UInt8] {
         func failure(_ reason: String) -> CommandFailure { CommandFailure("cannot read model file \(path): \(reason)") }
-        // Non-blocking, so that opening a named pipe cannot wait for a writer.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw failure(String(cString: strerror(errno))) }
+        if let kind = kind(of: status) { throw failure("\(kind), not a model file") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }
         defer { close(fd) }
-        var status = stat()
         guard fstat(fd, &status) == 0 else { throw failure(String(cString: strerror(errno))) }
         if let kind = kind(of: status) { throw failure("\(kind), not a model file") }
         guard Int(status.st_size) <= largestBytes else {
@@ -34,27 +36,43 @@ enum ModelFile {
     }
 
     /// Writes `bytes` to `path`. A regular file (or a new one) is replaced whole: a temporary file
-    /// beside it is renamed over it, so a service reloading it sees the old model or the new one,
-    /// never half of one. Anything else — a named pipe, a device, a symbolic link — is written
-    /// through, never replaced by a regular file; a directory is refused.
+    /// beside it, with the old file's mode and owner, is renamed over it, so a service reloading it
+    /// sees the old model or the new one, never half of one; through a symbolic link, the file it
+    /// names is the one replaced. Anything else — a named pipe, a device, a link to nothing yet —
+    /// is written through, never replaced by a regular file; a directory is refused.
     static func write(_ bytes: [UInt8], to path: String) throws(CommandFailure) {
         func failure(_ reason: String) -> CommandFailure { CommandFailure("cannot write model file \(path): \(reason)") }
-        var status = stat()
-        let exists = lstat(path, &status) == 0
+        var status = stat(), link = stat()
+        let exists = stat(path, &status) == 0
+        let dangling = !exists && lstat(path, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK
         if exists && status.st_mode & S_IFMT == S_IFDIR { throw failure("is a directory") }
-        if exists && status.st_mode & S_IFMT != S_IFREG {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if dangling || (exists && status.st_mode & S_IFMT != S_IFREG) {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0o644)
             guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }
             defer { close(fd) }
             if let reason = writeAll(bytes, to: fd) { throw failure(reason) }
             return
         }
-        let temporary = "\(path).\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        // Through a symbolic link, the file it names is replaced.
+        var target = path
+        if exists, let resolved = realpath(path, nil) {
+            target = String(cString: resolved)
+            free(resolved)
+        }
+        var template = Array("\(target).XXXXXX".utf8CString)
+        let fd = mkstemp(&template)
         guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let temporary = String(cString: template)
+        if exists {
+            _ = fchown(fd, status.st_uid, status.st_gid)
+            _ = fchmod(fd, status.st_mode & 0o7777)
+        } else {
+            _ = fchmod(fd, 0o644)
+        }
         let reason = writeAll(bytes, to: fd) ?? (fsync(fd) == 0 ? nil : String(cString: strerror(errno)))
         close(fd)
-        if reason == nil && rename(temporary, path) == 0 { return }
+        if reason == nil && rename(temporary, target) == 0 { return }
         let renameReason = String(cString: strerror(errno))
         unlink(temporary)
         throw failure(reason ?? renameReason)

@@ -28,13 +28,13 @@ struct S4Listen: AsyncParsableCommand {
 /// status is 1 with the reason on standard error. A closed pipe (the reader has gone) stays a
 /// clean end.
 private func failOnUnwrittenOutput() {
-    do {
-        try flushStandardOutput()
-    } catch  where errno != EPIPE {
-        let message = Array("Error: \(error)\n".utf8)
-        _ = write(STDERR_FILENO, message, message.count)
-        _exit(1)
-    } catch {}
+    // Standard output is the only C stream the program writes (standard error is unbuffered).
+    guard fflush(nil) != 0 else { return }
+    let code = errno
+    guard code != EPIPE else { return }
+    let message = Array("Error: \(OutputError(reason: String(cString: strerror(code))))\n".utf8)
+    _ = write(STDERR_FILENO, message, message.count)
+    _exit(1)
 }
 
 /// Logs go to standard error; standard output carries only JSON results.
