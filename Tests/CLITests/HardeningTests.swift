@@ -339,11 +339,13 @@ import Glibc
         #expect(bytes > 1000, "\(bytes) bytes through the pipe")
 
         #expect(try CLI.run(["random-model", "--size", "1x8x4", target]).exited(0))
+        #expect(chmod(target, 0o600) == 0)
         #expect(symlink(target, link) == 0)
         #expect(try CLI.run(["random-model", "--size", "1x8x4", "--seed", "2", link]).exited(0))
         var status = stat()
         #expect(lstat(fifo, &status) == 0 && status.st_mode & S_IFMT == S_IFIFO)
         #expect(lstat(link, &status) == 0 && status.st_mode & S_IFMT == S_IFLNK)
+        #expect(stat(target, &status) == 0 && status.st_mode & 0o777 == 0o600, "the replaced file keeps its mode")
         #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == Data(contentsOf: URL(fileURLWithPath: link)))
 
         // A character device made here (the one /dev/full is), so that a failure harms nothing.
