@@ -19,7 +19,7 @@ Splits: `test` (test speakers, negatives' test folders) is for reporting only; `
 negatives' train folders, recipes/negatives-validation.txt) is where thresholds are chosen.
 
 Output: a table, the DET curve (OUT/det.png, OUT/det.json), the events and the truth in OUT, and
-as the last line one JSON object. Needs numpy, matplotlib, sox and a built s4listen.
+as the last line one JSON object (also OUT/summary.json). Needs numpy, matplotlib, sox and a built s4listen.
 """
 import argparse
 import json
@@ -222,12 +222,14 @@ def main():
     latencies = [r["median_latency_s"] for r in scene_runs if r["median_latency_s"] is not None]
     worst.update(matched=min(r["matched"] for r in scene_runs), wrong=max(r["wrong"] for r in scene_runs),
                  missed=max(r["missed"] for r in scene_runs), median_latency_s=max(latencies, default=None))
-    print(json.dumps({"split": args.split, **worst, "identical_sources": identical, "threshold": threshold,
-                      "model": args.model, "levels": {"scene": scene_levels, "negatives_dbfs": stream_levels,
-                                                      "noisy_negatives_snr_db": args.snr_db},
-                      "det": str(out / "det.json"), "runs": runs, "seed": args.seed, "minutes": args.minutes,
-                      "seconds": round(time.monotonic() - started),
-                      "cpu_seconds": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime), "clips": args.clips}))
+    summary = {"split": args.split, **worst, "identical_sources": identical, "threshold": threshold,
+               "model": args.model, "levels": {"scene": scene_levels, "negatives_dbfs": stream_levels,
+                                               "noisy_negatives_snr_db": args.snr_db},
+               "det": str(out / "det.json"), "runs": runs, "seed": args.seed, "minutes": args.minutes,
+               "seconds": round(time.monotonic() - started),
+               "cpu_seconds": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime), "clips": args.clips}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
