@@ -11,8 +11,9 @@ UNITS        := s4listen s4listen-wyoming
 # The Python side (training, evaluation tools, the Wyoming tests' client) runs in a virtual
 # environment of exactly the versions in PY_LOCK, made from Debian's /usr/bin/python3 and kept
 # outside the clone, named by the lock file's hash: a fresh clone (CI) reuses it, a changed lock
-# makes a new one (and removes the others). s4train is found in this tree (PYTHONPATH), not
-# installed, so an environment shared by several clones never points into an old one.
+# makes a new one and keeps the one before it (a training run started before the change may still
+# be using it), no more. s4train is found in this tree (PYTHONPATH), not installed, so an
+# environment shared by several clones never points into an old one.
 SYSTEM_PYTHON ?= /usr/bin/python3
 PY_LOCK      := models/train/requirements.lock
 PY_ENV_ROOT  ?= $(HOME)/.cache/s4listen
@@ -48,7 +49,7 @@ $(PY_ENV)/.complete: $(PY_LOCK)
 	rm -rf $(PY_ENV) && mkdir -p $(PY_ENV_ROOT)
 	$(SYSTEM_PYTHON) -m venv $(PY_ENV)
 	$(PY_ENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r $(PY_LOCK)
-	find $(PY_ENV_ROOT) -maxdepth 1 -name 'venv-*' ! -path $(PY_ENV) -exec rm -rf {} +
+	ls -dt $(PY_ENV_ROOT)/venv-* | tail -n +3 | xargs -r rm -rf
 	touch $@
 
 # Release build; the Swift runtime is linked statically so the installed binary needs no toolchain.
