@@ -1,5 +1,5 @@
 """The validation speakers' clips (those a recipe holds out of train/) linked into a folder laid
-out like test/: <label>/<file> and a manifest.csv, so that tools/scene_eval.py and
+out like test/: <label>/<file> and a manifest.csv, so that tools/stream_eval.py and
 tools/threshold_sweep.py choose the detection threshold without touching test/.
 
     python -m s4train val-clips recipes/default.toml OUT_DIR
