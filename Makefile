@@ -43,8 +43,10 @@ deps:
 	$(call apt_install,$(APT_PACKAGES))
 
 # The Python environment (see PY_ENV): built once per lock file, complete when its stamp exists.
+# The lock is an order-only prerequisite: the environment's name already holds the lock's hash,
+# and a fresh clone's lock is always newer than the stamp, which would rebuild it every time.
 py-env: $(PY_ENV)/.complete
-$(PY_ENV)/.complete: $(PY_LOCK)
+$(PY_ENV)/.complete: | $(PY_LOCK)
 	$(call apt_install,python3-venv)
 	rm -rf $(PY_ENV) && mkdir -p $(PY_ENV_ROOT)
 	$(SYSTEM_PYTHON) -m venv $(PY_ENV)
