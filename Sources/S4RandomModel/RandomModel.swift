@@ -30,6 +30,29 @@ public struct RandomModelConfiguration: Sendable {
     public init() {}
 }
 
+extension RandomModelConfiguration {
+    /// The smallest network of the shipped model's shape: an S4D filter bank of 8 channels at the
+    /// input rate, 10 ms frames, a frame stage of two S4D blocks of width 8 (fuzz targets, tests).
+    public static var smallStages: RandomModelConfiguration {
+        var configuration = RandomModelConfiguration()
+        configuration.width = 8
+        configuration.layerCount = 1
+        configuration.isBank = true
+        configuration.kernel = .diag
+        configuration.discretization = .zoh
+        configuration.frames = FrameStageConfiguration()
+        return configuration
+    }
+
+    /// The same with a streaming head: labels the ten commands and `_nothing_`.
+    public static var smallStreaming: RandomModelConfiguration {
+        var configuration = smallStages
+        configuration.labels = Vocabulary.commands + ["_nothing_"]
+        configuration.headPooling = .frame
+        return configuration
+    }
+}
+
 /// The frame pooling and frame-clock stage of a random two-stage model.
 public struct FrameStageConfiguration: Sendable {
     public var pooling = ModelMetadata.Pooling(frameSeconds: 0.01)

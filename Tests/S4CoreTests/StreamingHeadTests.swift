@@ -8,16 +8,10 @@ import Testing
 /// through the stream (docs/model-format.md).
 @Suite struct StreamingHeadTests {
     static func model(kernel: ModelMetadata.Kernel = .diag) -> S4Model {
-        var configuration = RandomModelConfiguration()
-        configuration.width = 8
-        configuration.layerCount = 1
+        var configuration = RandomModelConfiguration.smallStreaming
         configuration.stateSize = 16
-        configuration.isBank = true
         configuration.kernel = kernel
         configuration.discretization = kernel == .dplr ? .bilinear : .zoh
-        configuration.frames = FrameStageConfiguration()
-        configuration.labels = Vocabulary.commands + ["_nothing_"]
-        configuration.headPooling = .frame
         configuration.seed = 5
         return S4Model.random(configuration)
     }

@@ -164,15 +164,7 @@ enum StreamingModel {
     }
 
     static func random(seed: UInt64) -> S4Model {
-        var configuration = RandomModelConfiguration()
-        configuration.width = 8
-        configuration.layerCount = 1
-        configuration.isBank = true
-        configuration.kernel = .diag
-        configuration.discretization = .zoh
-        configuration.frames = FrameStageConfiguration()
-        configuration.labels = Vocabulary.commands + ["_nothing_"]
-        configuration.headPooling = .frame
+        var configuration = RandomModelConfiguration.smallStreaming
         configuration.seed = seed
         return S4Model.random(configuration)
     }

@@ -4,16 +4,7 @@ import S4Detection
 import S4RandomModel
 
 /// A small two-stage random model; the detector is made per input (its state is the subject).
-let model: S4Model = {
-    var configuration = RandomModelConfiguration()
-    configuration.width = 8
-    configuration.layerCount = 1
-    configuration.isBank = true
-    configuration.kernel = .diag
-    configuration.discretization = .zoh
-    configuration.frames = FrameStageConfiguration()
-    return S4Model.random(configuration)
-}()
+let model = S4Model.random(.smallStages)
 
 @_cdecl("FuzzDetector_main")
 func main(argc: CInt, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {

@@ -7,16 +7,7 @@ import S4RandomModel
 import S4Service
 
 /// The detector's model: small, so that each input runs in well under a millisecond per event.
-let model: S4Model = {
-    var configuration = RandomModelConfiguration()
-    configuration.width = 8
-    configuration.layerCount = 1
-    configuration.isBank = true
-    configuration.kernel = .diag
-    configuration.discretization = .zoh
-    configuration.frames = FrameStageConfiguration()
-    return S4Model.random(configuration)
-}()
+let model = S4Model.random(.smallStages)
 
 /// Every utterance is an event (`reportEverything`, threshold 0), so that the detection path
 /// (timestamps included) runs on random audio.
