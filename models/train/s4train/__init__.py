@@ -8,7 +8,7 @@ Layout, from the bottom up: `ops` (pure tensor functions: S4 inits, kernels, con
 frames), `modules` (the SSM layers and the residual block), `models` (the stages network of
 format 2, and the format-1 network the Swift fixtures still use), `data` (clips, augmentation,
 resampling), `teacher` (the pretrained speech-embedding teacher and its cache), `distill` (the
-loss), `loop` with `checkpoint` and `evaluate` (a training phase), `export` (the model file),
-`recipe` (a run's settings). Importing the package imports no torch: `vocabulary` serves the
-evaluation tools as well.
+loss), `loop` with `checkpoint`, `evaluate` and `phase_book` (a training phase; `phase_book`
+serves the stream phase too), `export` (the model file), `recipe` (a run's settings).
+Importing the package imports no torch: `vocabulary` serves the evaluation tools as well.
 """

@@ -45,6 +45,7 @@ def _ssm_tensors(out, p: str, s, kernel: str):
 
 
 def _norm_tensors(out, prefix: str, n):
+    """A LayerNorm's affine map; a BatchNorm's with its running statistics."""
     out[f"{prefix}.weight"] = _np32(n.weight)
     out[f"{prefix}.bias"] = _np32(n.bias)
     if isinstance(n, torch.nn.BatchNorm1d):
@@ -57,35 +58,15 @@ def model_tensors(model) -> OrderedDict[str, np.ndarray]:
         return stages_tensors(model)
     cfg = model.cfg
     out: OrderedDict[str, np.ndarray] = OrderedDict()
-
-    def norm(prefix, n):
-        out[f"{prefix}.weight"] = _np32(n.weight)
-        out[f"{prefix}.bias"] = _np32(n.bias)
-        if cfg.norm == "batch":
-            out[f"{prefix}.running_mean"] = _np32(n.running_mean)
-            out[f"{prefix}.running_var"] = _np32(n.running_var)
-
     out["encoder.weight"] = _np32(model.encoder.weight)              # [H, 1]
     out["encoder.bias"] = _np32(model.encoder.bias)
     for i, blk in enumerate(model.layers):
         p = f"layers.{i}"
-        norm(f"{p}.norm", blk.norm)
-        s = blk.ssm
-        out[f"{p}.ssm.log_dt"] = _np32(s.log_dt)
-        lam = s.Lam
-        out[f"{p}.ssm.lambda_re"] = _np32(lam.real)
-        out[f"{p}.ssm.lambda_im"] = _np32(lam.imag)
-        if cfg.kernel == "dplr":
-            out[f"{p}.ssm.p_re"] = _np32(s.p_re)                     # [rank, H, M]
-            out[f"{p}.ssm.p_im"] = _np32(s.p_im)
-        out[f"{p}.ssm.b_re"] = _np32(s.b_re)
-        out[f"{p}.ssm.b_im"] = _np32(s.b_im)
-        out[f"{p}.ssm.c_re"] = _np32(s.c_re)                         # true C
-        out[f"{p}.ssm.c_im"] = _np32(s.c_im)
-        out[f"{p}.ssm.d"] = _np32(s.d)
+        _norm_tensors(out, f"{p}.norm", blk.norm)
+        _ssm_tensors(out, f"{p}.ssm", blk.ssm, cfg.kernel)
         out[f"{p}.out.weight"] = _np32(blk.out.weight)               # [2H or H, H]
         out[f"{p}.out.bias"] = _np32(blk.out.bias)
-    norm("final_norm", model.final_norm)
+    _norm_tensors(out, "final_norm", model.final_norm)
     out["decoder.weight"] = _np32(model.decoder.weight)              # [K, H]
     out["decoder.bias"] = _np32(model.decoder.bias)
     return out
@@ -115,18 +96,38 @@ def stages_tensors(model: StagesModel) -> OrderedDict[str, np.ndarray]:
     return out
 
 
-def stages_metadata(model: StagesModel, trained_on=None, metrics=None) -> dict:
-    cfg = model.cfg
-    if cfg.head_pooling == "frame" and not any(label.startswith("_") for label in cfg.labels):
-        raise ValueError("a frame head needs a no-command label starting with '_' (e.g. _nothing_): "
-                         "the engine reads the others as commands")
+def _header(version: int, cfg) -> OrderedDict:
+    """What both formats' metadata start with: the format, the labels and the input."""
     meta = OrderedDict()
-    meta["format"] = STAGES_FORMAT_VERSION
+    meta["format"] = version
     meta["labels"] = list(cfg.labels)
     meta["sample_rate"] = int(cfg.sample_rate)
     meta["input_mean"] = float(cfg.input_mean)
     meta["input_std"] = float(cfg.input_std)
     meta["clip_seconds"] = float(cfg.clip_seconds)
+    return meta
+
+
+def _block_fields(d: OrderedDict, c) -> OrderedDict:
+    """A stack of residual blocks' kernel and block settings, added to `d` (returned);
+    `c`: a ModelConfig (format 1) or a FrameStageConfig (a frame stage of format 2)."""
+    d["kernel"] = c.kernel
+    d["discretization"] = "bilinear" if c.kernel == "dplr" else c.discretization
+    if c.kernel == "dplr":
+        d["rank"] = int(c.rank)
+    d["norm"] = c.norm
+    d["norm_eps"] = float(c.norm_eps)
+    d["activation"] = "gelu"
+    d["output"] = c.output
+    return d
+
+
+def stages_metadata(model: StagesModel, trained_on=None, metrics=None) -> dict:
+    cfg = model.cfg
+    if cfg.head_pooling == "frame" and not any(label.startswith("_") for label in cfg.labels):
+        raise ValueError("a frame head needs a no-command label starting with '_' (e.g. _nothing_): "
+                         "the engine reads the others as commands")
+    meta = _header(STAGES_FORMAT_VERSION, cfg)
     front = OrderedDict(clock="input", d_model=int(cfg.front_width), n_layers=1,
                         d_state=int(cfg.front_state), bank=True, kernel=cfg.front_kernel,
                         discretization="bilinear" if cfg.front_kernel == "dplr" else cfg.front_discretization)
@@ -135,15 +136,8 @@ def stages_metadata(model: StagesModel, trained_on=None, metrics=None) -> dict:
     stages = [front]
     for sc in cfg.frame_stages:
         st = OrderedDict(clock="frames", d_model=int(sc.d_model), n_layers=int(sc.n_layers),
-                         d_state=int(sc.d_state), bank=False, kernel=sc.kernel,
-                         discretization="bilinear" if sc.kernel == "dplr" else sc.discretization)
-        if sc.kernel == "dplr":
-            st["rank"] = int(sc.rank)
-        st["norm"] = sc.norm
-        st["norm_eps"] = float(sc.norm_eps)
-        st["activation"] = "gelu"
-        st["output"] = sc.output
-        stages.append(st)
+                         d_state=int(sc.d_state), bank=False)
+        stages.append(_block_fields(st, sc))
     meta["stages"] = stages
     meta["pooling"] = OrderedDict(frame_seconds=float(cfg.frame_seconds), rectifier=cfg.rectifier,
                                   log_floor=float(cfg.log_floor))
@@ -158,24 +152,11 @@ def model_metadata(model, trained_on=None, metrics=None) -> dict:
     if isinstance(model, StagesModel):
         return stages_metadata(model, trained_on, metrics)
     cfg = model.cfg
-    meta = OrderedDict()
-    meta["format"] = FORMAT_VERSION
-    meta["labels"] = list(cfg.labels)
-    meta["sample_rate"] = int(cfg.sample_rate)
-    meta["input_mean"] = float(cfg.input_mean)
-    meta["input_std"] = float(cfg.input_std)
-    meta["clip_seconds"] = float(cfg.clip_seconds)
+    meta = _header(FORMAT_VERSION, cfg)
     meta["d_model"] = int(cfg.d_model)
     meta["n_layers"] = int(cfg.n_layers)
     meta["d_state"] = int(cfg.d_state)
-    meta["kernel"] = cfg.kernel
-    meta["discretization"] = "bilinear" if cfg.kernel == "dplr" else cfg.discretization
-    if cfg.kernel == "dplr":
-        meta["rank"] = int(cfg.rank)
-    meta["norm"] = cfg.norm
-    meta["norm_eps"] = float(cfg.norm_eps)
-    meta["activation"] = "gelu"
-    meta["output"] = cfg.output
+    _block_fields(meta, cfg)
     meta["pooling"] = "mean"
     meta["trained_on"] = dict(trained_on or {})
     meta["metrics"] = dict(metrics or {})

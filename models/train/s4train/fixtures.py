@@ -85,35 +85,51 @@ def tiny_config(kind: str) -> ModelConfig:
                        output="linear", **common)
 
 
-@torch.no_grad()
-def randomise(model: S4Model, g: torch.Generator):
-    """Realistic random weights: perturbed inits, random C/D, spread log_dt, random norms."""
+def _normal(g: torch.Generator):
+    """rn(t, s): s times standard normal draws from g, of t's shape and dtype."""
     def rn(t, s=1.0):
         return s * torch.randn(t.shape, generator=g, dtype=t.dtype)
+    return rn
 
-    H = model.cfg.d_model
-    for blk in model.layers:
-        s = blk.ssm
-        s.log_neg_lambda_re.add_(rn(s.log_neg_lambda_re, 0.3))
-        s.lambda_im.mul_(1 + rn(s.lambda_im, 0.1))
-        s.b_re.add_(rn(s.b_re, 0.1))
-        s.b_im.add_(rn(s.b_im, 0.1))
-        if hasattr(s, "p_re"):
-            s.p_re.add_(rn(s.p_re, 0.1) * s.p_re.abs())
-            s.p_im.add_(rn(s.p_im, 0.1) * s.p_im.abs() + rn(s.p_im, 0.02))
-        s.c_re.copy_(rn(s.c_re, math.sqrt(0.5)))
-        s.c_im.copy_(rn(s.c_im, math.sqrt(0.5)))
-        s.d.copy_(rn(s.d))
-        perm = torch.randperm(H, generator=g)
-        lo, hi = math.log(0.001), math.log(0.1)
-        s.log_dt.copy_(torch.linspace(lo, hi, H, dtype=s.log_dt.dtype)[perm])
-    norms = [blk.norm for blk in model.layers] + [model.final_norm]
+
+def _perturb_poles(ssm, rn) -> None:
+    """The poles, B and (DPLR) P perturbed around their init."""
+    ssm.log_neg_lambda_re.add_(rn(ssm.log_neg_lambda_re, 0.3))
+    ssm.lambda_im.mul_(1 + rn(ssm.lambda_im, 0.1))
+    ssm.b_re.add_(rn(ssm.b_re, 0.1))
+    ssm.b_im.add_(rn(ssm.b_im, 0.1))
+    if hasattr(ssm, "p_re"):
+        ssm.p_re.add_(rn(ssm.p_re, 0.1) * ssm.p_re.abs())
+        ssm.p_im.add_(rn(ssm.p_im, 0.1) * ssm.p_im.abs() + rn(ssm.p_im, 0.02))
+
+
+def _random_readout(ssm, rn, g: torch.Generator, lo: float, hi: float) -> None:
+    """Random C and D, and log_dt spread over [lo, hi] in a random order."""
+    H = ssm.d_model
+    ssm.c_re.copy_(rn(ssm.c_re, math.sqrt(0.5)))
+    ssm.c_im.copy_(rn(ssm.c_im, math.sqrt(0.5)))
+    ssm.d.copy_(rn(ssm.d))
+    ssm.log_dt.copy_(torch.linspace(lo, hi, H, dtype=ssm.log_dt.dtype)[torch.randperm(H, generator=g)])
+
+
+def _random_norms(norms, rn, g: torch.Generator) -> None:
     for n in norms:
         n.weight.copy_(1 + rn(n.weight, 0.2))
         n.bias.copy_(rn(n.bias, 0.1))
         if isinstance(n, torch.nn.BatchNorm1d):
             n.running_mean.copy_(rn(n.running_mean, 0.3))
-            n.running_var.copy_(0.5 + 1.5 * torch.rand(H, generator=g, dtype=n.running_var.dtype))
+            n.running_var.copy_(0.5 + 1.5 * torch.rand(n.running_var.shape, generator=g,
+                                                        dtype=n.running_var.dtype))
+
+
+@torch.no_grad()
+def randomise(model: S4Model, g: torch.Generator):
+    """Realistic random weights: perturbed inits, random C/D, spread log_dt, random norms."""
+    rn = _normal(g)
+    for blk in model.layers:
+        _perturb_poles(blk.ssm, rn)
+        _random_readout(blk.ssm, rn, g, math.log(0.001), math.log(0.1))
+    _random_norms([blk.norm for blk in model.layers] + [model.final_norm], rn, g)
 
 
 def stages_config(kind: str) -> StagesConfig:
@@ -143,43 +159,24 @@ def stages_config(kind: str) -> StagesConfig:
 def randomise_stages(model: StagesModel, g: torch.Generator):
     """As randomise(), for every SSM and norm of a stages network; stage 0's encoder is a random
     affine map too (the engine must apply it, though training keeps it at weight 1, bias 0)."""
-    def rn(t, s=1.0):
-        return s * torch.randn(t.shape, generator=g, dtype=t.dtype)
-
+    rn = _normal(g)
     for s, st in enumerate(model.stages):
         if s == 0:
             st.encoder.weight.mul_(1 + rn(st.encoder.weight, 0.2))
             st.encoder.bias.copy_(rn(st.encoder.bias, 0.05))
         for layer in st.layers:
             ssm = layer.ssm
-            H = ssm.d_model
-            ssm.log_neg_lambda_re.add_(rn(ssm.log_neg_lambda_re, 0.3))
-            ssm.lambda_im.mul_(1 + rn(ssm.lambda_im, 0.1))
-            ssm.b_re.add_(rn(ssm.b_re, 0.1))
-            ssm.b_im.add_(rn(ssm.b_im, 0.1))
-            if hasattr(ssm, "p_re"):
-                ssm.p_re.add_(rn(ssm.p_re, 0.1) * ssm.p_re.abs())
-                ssm.p_im.add_(rn(ssm.p_im, 0.1) * ssm.p_im.abs() + rn(ssm.p_im, 0.02))
+            _perturb_poles(ssm, rn)
             if s == 0 and model.cfg.front_init == "filterbank":
                 ssm.c_re.mul_(1 + rn(ssm.c_re, 0.2))      # keep the bank's scale
                 ssm.c_im.copy_(rn(ssm.c_im, 0.2) * ssm.c_re.abs())
                 ssm.d.copy_(rn(ssm.d, 0.1))
                 ssm.log_dt.add_(rn(ssm.log_dt, 0.1))
             else:
-                ssm.c_re.copy_(rn(ssm.c_re, math.sqrt(0.5)))
-                ssm.c_im.copy_(rn(ssm.c_im, math.sqrt(0.5)))
-                ssm.d.copy_(rn(ssm.d))
                 lo, hi = (math.log(0.001), math.log(0.1)) if s == 0 else (math.log(0.01), math.log(0.5))
-                ssm.log_dt.copy_(torch.linspace(lo, hi, H, dtype=ssm.log_dt.dtype)[torch.randperm(H, generator=g)])
+                _random_readout(ssm, rn, g, lo, hi)
     blocks = [blk for st in model.stages[1:] for blk in st.layers]
-    norms = [blk.norm for blk in blocks] + [model.final_norm]
-    for n in norms:
-        n.weight.copy_(1 + rn(n.weight, 0.2))
-        n.bias.copy_(rn(n.bias, 0.1))
-        if isinstance(n, torch.nn.BatchNorm1d):
-            n.running_mean.copy_(rn(n.running_mean, 0.3))
-            n.running_var.copy_(0.5 + 1.5 * torch.rand(n.running_var.shape, generator=g,
-                                                        dtype=n.running_var.dtype))
+    _random_norms([blk.norm for blk in blocks] + [model.final_norm], rn, g)
 
 
 @torch.no_grad()
@@ -237,24 +234,30 @@ def reference(model) -> dict:
     return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in out.items()}
 
 
-def make(name: str, kind: str, out_dir: str, seed: int):
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = S4Model(tiny_config(kind), seed=seed).to(torch.float64)
-    randomise(model, g)
+def write_fixture(name: str, model, rates, out_dir: str, seed: int):
+    """`model` (float64, random weights) as OUT_DIR/NAME.safetensors, and its reference outputs
+    beside it."""
     model.eval()
     path = os.path.join(out_dir, f"{name}.safetensors")
     export_model(model, path, trained_on={"fixture": "random weights", "generator": GENERATOR,
                                           "seed": seed},
                  metrics={})
     # Reference outputs come from the float32 weights exactly as stored, in float64.
-    m64, meta = load_model(path, torch.float64)
+    m64, _ = load_model(path, torch.float64)
     ref = reference(m64)
     ref_path = os.path.join(out_dir, f"{name}.reference.safetensors")
     save_file(ref, ref_path, metadata={"reference": json.dumps({
                   "model": f"{name}.safetensors", "dtype": "float64", "mode": "convolution",
-                  "rates": list(RATES), **RATE_NOTE})})  # one key: byte-stable
+                  "rates": list(rates), **RATE_NOTE})})  # one key: byte-stable
     print(f"  wrote {path} ({os.path.getsize(path)} B), {ref_path} ({os.path.getsize(ref_path)} B)")
+
+
+def make(name: str, kind: str, out_dir: str, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = S4Model(tiny_config(kind), seed=seed).to(torch.float64)
+    randomise(model, g)
+    write_fixture(name, model, RATES, out_dir, seed)
 
 
 def make_stages(name: str, kind: str, out_dir: str, seed: int):
@@ -263,18 +266,7 @@ def make_stages(name: str, kind: str, out_dir: str, seed: int):
     model = StagesModel(stages_config(kind), seed=seed).to(torch.float64)
     randomise_stages(model, g)
     calibrate_pooling_norm(model)
-    model.eval()
-    path = os.path.join(out_dir, f"{name}.safetensors")
-    export_model(model, path, trained_on={"fixture": "random weights", "generator": GENERATOR,
-                                          "seed": seed},
-                 metrics={})
-    m64, meta = load_model(path, torch.float64)
-    ref = reference(m64)
-    ref_path = os.path.join(out_dir, f"{name}.reference.safetensors")
-    save_file(ref, ref_path, metadata={"reference": json.dumps({
-                  "model": f"{name}.safetensors", "dtype": "float64", "mode": "convolution",
-                  "rates": list(STAGES_RATES), **RATE_NOTE})})
-    print(f"  wrote {path} ({os.path.getsize(path)} B), {ref_path} ({os.path.getsize(ref_path)} B)")
+    write_fixture(name, model, STAGES_RATES, out_dir, seed)
 
 
 def make_all(out: str = DEFAULT_OUT, seed: int = SEED, only: set[str] = frozenset()) -> None:

@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import time
 
-import numpy as np
 import torch
 
-from s4train.checkpoint import load_checkpoint, require_same_run, save_checkpoint, starting_weights
+from s4train.checkpoint import starting_weights
 from s4train.data.augment import Augmenter, FrameMask
 from s4train.data.clips import SAMPLE_RATE, input_stats, load_clips, speaker_split, subsample
 from s4train.distill import distillation_loss
@@ -27,18 +25,9 @@ from s4train.evaluate import best_epoch, count_parameters, evaluate, mean_accura
 from s4train.export import export_model
 from s4train.frame_cache import FrameCache, draw_pairs
 from s4train.models.stages import StagesConfig, StagesModel, param_groups
+from s4train.phase_book import PhaseBook, log, open_phase
 from s4train.teacher.cache import TeacherCache
 from s4train.vocabulary import LABELS
-
-
-def log(msg: str) -> None:
-    print(f"{msg} [{time.strftime('%H:%M:%S', time.gmtime())}]", flush=True)
-
-
-def seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def cosine_warmup(step: int, warmup: int, total: int) -> float:
@@ -48,41 +37,10 @@ def cosine_warmup(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
 
 
-def rng_state(mask_gen: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-            "mask": mask_gen.get_state()}
-
-
-def set_rng_state(state: dict, mask_gen: torch.Generator) -> None:
-    mask_gen.set_state(state["mask"])
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-
-
-def export_weights(model, state, path: str, trained_on: dict, metrics: dict) -> None:
-    """Write `state` as a model file (atomically), the model's own weights kept."""
-    current = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    was_training = model.training
-    model.load_state_dict(state)
-    model.eval()
-    export_model(model, path + ".tmp", trained_on=trained_on, metrics=metrics)
-    os.replace(path + ".tmp", path)
-    model.load_state_dict(current)
-    model.train(was_training)
-
-
 def train_phase(recipe, phase) -> dict:
     """Run (or resume, or only export, if finished) `phase` of `recipe`; returns its metrics."""
     data, run, seed = recipe.data, recipe.run, recipe.data.seed
-    seed_all(seed)
-    if run.threads:
-        torch.set_num_threads(run.threads)
-    device = torch.device(run.device)
-    out_dir = recipe.in_runs(phase.out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    log(f"phase {phase.name}: {out_dir}")
-
+    device, out_dir = open_phase(recipe, phase)
     t0 = time.time()
     tr_items, va_items = speaker_split(recipe.data_dir, data)
     va_items = subsample(va_items, data.max_val, seed + 1)
@@ -129,18 +87,9 @@ def train_phase(recipe, phase) -> dict:
     learns = {"recipe": recipe.learns(phase), "teacher_cache": trained_on["teacher_cache"],
               "init_from": init}
 
-    start_epoch, step, best, best_state, history = 0, 0, -1.0, None, []
-    ckpt_path = os.path.join(out_dir, "last.pt")
-    if os.path.exists(ckpt_path):
-        ck = load_checkpoint(ckpt_path, device)
-        require_same_run(ckpt_path, ck.get("learns", {}), learns)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        start_epoch, step, best = ck["epoch"], ck["step"], ck["best_val"]
-        best_state, history = ck["best_model"], ck["history"]
-        set_rng_state(ck["rng"], mask_gen)
-        log(f"resumed from {ckpt_path} at epoch {start_epoch}, step {step}")
+    book = PhaseBook(out_dir, model, opt, sched, mask_gen, learns, trained_on,
+                     "val_mean_acc", "val mean", best_epoch, export_model)
+    start_epoch, step, best, best_state, history = book.resume(device, fresh_best=-1.0)
 
     aug_gen = torch.Generator().manual_seed(seed + 7 + start_epoch)
     augment = Augmenter(recipe.augment, [], LABELS.index("_silence_"), device, aug_gen)
@@ -151,7 +100,6 @@ def train_phase(recipe, phase) -> dict:
                             draw_pairs(recipe.augment, phase.frozen_frames, seed + 29), log=log)
         trained_on["frozen_frames"] = [list(r) for r in frames.pairs]
 
-    best_path = os.path.join(out_dir, "best.safetensors")
     for epoch in range(start_epoch, phase.epochs):
         model.train()
         model.set_front_end_trainable(epoch >= phase.freeze_front_end_epochs)
@@ -197,24 +145,6 @@ def train_phase(recipe, phase) -> dict:
         log(f"epoch {epoch + 1}/{phase.epochs} train_loss {run_loss / max(1, run_n):.4f} val "
             + " ".join(f"{r}:{v['acc']:.4f}" for r, v in val.items())
             + f" best {best:.4f} (train {t_train:.1f}s = {t_train / steps_per_epoch:.2f}s/step, val {t_eval:.1f}s)")
-        save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=opt.state_dict(),
-                        scheduler=sched.state_dict(), epoch=epoch + 1, step=step, best_val=best,
-                        best_model=best_state, history=history, model_config=cfg.to_dict(),
-                        learns=learns, trained_on=trained_on, rng=rng_state(mask_gen))
-        if improved:
-            h = best_epoch(history)
-            export_weights(model, best_state, best_path, trained_on,
-                           {"val_mean_acc": best, "epoch": h["epoch"], "val": h["val"],
-                            "parameters": count_parameters(model)})
-            log(f"exported {best_path} (val mean {best:.4f})")
+        book.end_epoch(epoch, step, best, best_state, history, improved)
 
-    model.load_state_dict(best_state)
-    model.eval()
-    metrics = {"val_mean_acc": best, "epochs": phase.epochs, "parameters": count_parameters(model),
-               "val": best_epoch(history)["val"]}
-    out = recipe.export_path(phase)
-    export_model(model.cpu(), out, trained_on=trained_on, metrics=metrics)
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({"metrics": metrics, "history": history}, f, indent=1)
-    log(f"exported {out}")
-    return metrics
+    return book.finish(recipe.export_path(phase), phase.epochs, best, best_state, history)

@@ -7,28 +7,28 @@ step is a batch of fresh streams (data/streams.py, drawn from the step's number:
 phase sees the batches an uninterrupted one would), the loss max-pooling over command spans and
 _nothing_ elsewhere (stream_loss.py). After each epoch the weights are scored on fixed
 validation streams of the validation speakers and the negatives' validation carve (stream_validation.py);
-the best are kept and exported, checkpoints and resume as in a clip phase (loop.py).
+the best are kept and exported, checkpoints and resume as in a clip phase (phase_book.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
 
 import torch
 
-from s4train.checkpoint import load_checkpoint, require_same_run, save_checkpoint, starting_weights
+from s4train.checkpoint import starting_weights
 from s4train.data.augment import FrameMask
 from s4train.data.clips import SAMPLE_RATE, input_stats, load_clips, require_same_held_out, speaker_split
 from s4train.data.negatives import VALIDATION_CARVE, split_train
 from s4train.data.streams import NOTHING, STREAM_LABELS, StreamBatches, load_sources, validation_streams
 from s4train.evaluate import count_parameters
 from s4train.export import load_model
-from s4train.loop import cosine_warmup, export_weights, log, rng_state, seed_all, set_rng_state
+from s4train.loop import cosine_warmup
 from s4train.models.stages import StagesConfig, StagesModel, param_groups
+from s4train.phase_book import PhaseBook, log, open_phase, write_model
 from s4train.stream_loss import max_pool_loss
 from s4train.stream_validation import best_stream_epoch, evaluate_streams, stream_score
 from s4train.vocabulary import LABELS
@@ -98,13 +98,7 @@ def load_stream_sources(recipe):
 def train_stream_phase(recipe, phase) -> dict:
     """Run (or resume, or only export, if finished) the stream phase `phase`; returns its metrics."""
     data, run, seed, s = recipe.data, recipe.run, recipe.data.seed, recipe.stream
-    seed_all(seed)
-    if run.threads:
-        torch.set_num_threads(run.threads)
-    device = torch.device(run.device)
-    out_dir = recipe.in_runs(phase.out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    log(f"stream phase {phase.name}: {out_dir}")
+    device, out_dir = open_phase(recipe, phase, "stream phase")
     t0 = time.time()
     train_src, val_src, tr_items, counts = load_stream_sources(recipe)
     val = validation_streams(val_src, s, seed)
@@ -137,22 +131,12 @@ def train_stream_phase(recipe, phase) -> dict:
         trained_on["init_from"] = init
     learns = {"recipe": recipe.learns(phase), "init_from": init}
 
-    start_epoch, step, best, best_state, history = 0, 0, -math.inf, None, []
-    ckpt_path = os.path.join(out_dir, "last.pt")
-    if os.path.exists(ckpt_path):
-        ck = load_checkpoint(ckpt_path, device)
-        require_same_run(ckpt_path, ck.get("learns", {}), learns)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        start_epoch, step, best = ck["epoch"], ck["step"], ck["best_val"]
-        best_state, history = ck["best_model"], ck["history"]
-        set_rng_state(ck["rng"], mask_gen)
-        log(f"resumed from {ckpt_path} at epoch {start_epoch}, step {step}")
+    book = PhaseBook(out_dir, model, opt, sched, mask_gen, learns, trained_on,
+                     "val_stream_score", "val score", best_stream_epoch, write_model)
+    start_epoch, step, best, best_state, history = book.resume(device, fresh_best=-math.inf)
 
     batches = StreamBatches(train_src, s, recipe.augment, cfg.frame_seconds, seed + 101)
     nothing = STREAM_LABELS.index(NOTHING)
-    best_path = os.path.join(out_dir, "best.safetensors")
     for epoch in range(start_epoch, phase.epochs):
         model.train()
         model.set_front_end_trainable(epoch >= phase.freeze_front_end_epochs)
@@ -188,24 +172,6 @@ def train_stream_phase(recipe, phase) -> dict:
                        f"{v['missed']} fa/h {v['false_alarms_per_hour']:.1f} nothing-acc {v['nothing_accuracy']:.3f}"
                        for r, v in figures.items())
             + f" best {best:.4f} (train {t_train:.0f}s, val {t_eval:.0f}s)")
-        save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=opt.state_dict(),
-                        scheduler=sched.state_dict(), epoch=epoch + 1, step=step, best_val=best,
-                        best_model=best_state, history=history, model_config=cfg.to_dict(),
-                        learns=learns, trained_on=trained_on, rng=rng_state(mask_gen))
-        if improved:
-            h = best_stream_epoch(history)
-            export_weights(model, best_state, best_path, trained_on,
-                           {"val_stream_score": best, "epoch": h["epoch"], "val": h["val"],
-                            "parameters": count_parameters(model)})
-            log(f"exported {best_path} (val score {best:.4f})")
+        book.end_epoch(epoch, step, best, best_state, history, improved)
 
-    model.load_state_dict(best_state)
-    model.eval()
-    metrics = {"val_stream_score": best, "epochs": phase.epochs, "parameters": count_parameters(model),
-               "val": best_stream_epoch(history)["val"]}
-    out = recipe.export_path(phase)
-    export_weights(model.cpu(), best_state, out, trained_on, metrics)
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({"metrics": metrics, "history": history}, f, indent=1)
-    log(f"exported {out}")
-    return metrics
+    return book.finish(recipe.export_path(phase), phase.epochs, best, best_state, history)
