@@ -1,32 +1,15 @@
 """The DET curve of make stream-eval: miss rate on the command scene against false alarms per hour
-on negative speech, over thresholds, from one `listen --all` run per stream (streams.reported
-makes each threshold's events exactly, offline), as JSON and as a PNG with the threshold in force
+on negative speech, over thresholds (s4train.stream_scoring.det_rows, from one `listen --all` run
+per stream, each threshold's events made exactly offline), as JSON and as a PNG with the threshold in force
 marked. Why a curve: a single threshold hides whether a model is better or only set differently.
 """
 import json
 
 import numpy as np
 
-from streams import reported, score
-
 # Every 0.01 up to 0.95, every 0.001 above, where a model sure of its commands puts its false alarms.
 THRESHOLDS = sorted({round(t / 100, 2) for t in range(20, 95)} | {round(t / 1000, 3) for t in range(950, 1000)}
                     | {0.9995, 0.9999})
-
-
-def det_rows(scene, negatives, thresholds):
-    """One row per threshold: the scene's miss rate (no event of the word's own label), wrong and
-    matched shares and false alarms per hour, and the false alarms per hour of every negative
-    stream. scene: (events of --all, truth, seconds); negatives: {name: (events of --all, seconds)}."""
-    rows = []
-    for t in thresholds:
-        s = score(reported(scene[0], t), scene[1], scene[2])
-        row = {"threshold": t, "miss": 1 - s["matched"], "matched": s["matched"], "wrong": s["wrong"],
-               "false_alarms_per_hour": {"scene": s["false_alarms_per_hour"]}}
-        for name, (events, seconds) in negatives.items():
-            row["false_alarms_per_hour"][name] = len(reported(events, t)) / (seconds / 3600)
-        rows.append(row)
-    return rows
 
 
 def write_det(path_stem, curves, threshold, title):

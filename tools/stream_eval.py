@@ -31,8 +31,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from det_curve import THRESHOLDS, det_rows, write_det
+from det_curve import THRESHOLDS, write_det
 from s4train.data.negatives import read_negatives, split_train
+from s4train.stream_scoring import det_rows, reported, score
 from streams import (
     HERE,
     RATE,
@@ -42,10 +43,8 @@ from streams import (
     levels,
     model_info,
     negative_stream,
-    reported,
     resample,
     run_listen,
-    score,
     write_wav,
 )
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from s4train.vocabulary import COMMANDS, is_command, read_manifest
+from s4train.data.words import word_span
+from s4train.vocabulary import COMMANDS, read_manifest
 
 RATE = 16000
 HERE = Path(__file__).resolve().parent.parent
@@ -37,14 +38,6 @@ def load_clip(path):
     raw = subprocess.run(["sox", str(path), "-t", "raw", "-e", "floating-point", "-b", "32", "-c", "1",
                           "-r", str(RATE), "-"], check=True, capture_output=True).stdout
     return np.frombuffer(raw, dtype=np.float32).copy()
-
-
-def word_span(clip):
-    """(start, end) in samples of the loud part of a clip: 10 ms frames above peak − 25 dB."""
-    frames = clip[: len(clip) // 160 * 160].reshape(-1, 160)
-    level = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
-    loud = np.nonzero(level > level.max() - 25)[0]
-    return int(loud[0] * 160), int((loud[-1] + 1) * 160)
 
 
 def dbfs(samples):
@@ -178,44 +171,6 @@ def run_listen(binary, model, source, wav, rate, seconds, workdir, extra):
     if result.returncode != 0:
         sys.exit(f"s4listen failed ({source}, {rate} Hz): {result.stderr.strip()[-2000:]}")
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
-
-def reported(events, threshold):
-    """What `listen --threshold threshold` prints of an `--all` run (up to the printed precision
-    of the scores): commands, not `_unknown_` or `_silence_`, scoring at least the threshold. A
-    decision does not depend on the threshold (the detector's second look is asked for below a
-    fixed score, `secondLookBelow`, not below the threshold), only whether it is reported."""
-    return [e for e in events if is_command(e["label"]) and e["score"] >= threshold]
-
-
-def score(events, truth, seconds):
-    """Matched (right label), wrong-label and missed shares of the command words, false alarms
-    per hour of non-command audio (events on no command word) and the median latency from a
-    word's true end to its event (stream time)."""
-    commands = [t for t in truth if t["kind"] == "command"]
-    used = set()
-    matched = wrong = 0
-    latencies = []
-    for t in commands:
-        hits = [i for i, e in enumerate(events) if i not in used
-                and e["start"] <= t["end"] + 0.3 and e["end"] >= t["start"] - 0.3]
-        if not hits:
-            continue
-        i = hits[0]
-        used.add(i)
-        if events[i]["label"] == t["label"]:
-            matched += 1
-            latencies.append(events[i]["end"] + events[i]["latency"] - t["end"])
-        else:
-            wrong += 1
-    false_alarms = len(events) - len(used)
-    command_seconds = sum(t["end"] - t["start"] for t in commands)
-    hours = max(seconds - command_seconds, 1) / 3600
-    n = max(len(commands), 1)
-    return {"matched": matched / n, "wrong": wrong / n, "missed": (n - matched - wrong) / n,
-            "false_alarms_per_hour": false_alarms / hours,
-            "median_latency_s": float(np.median(latencies)) if latencies else None, "commands": len(commands),
-            "events": len(events)}
 
 
 def model_info(binary, model):

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streams import HERE, RATE, build_scene, check_split, reported, run_listen, score, write_wav
+from s4train.stream_scoring import reported, score
+from streams import HERE, RATE, build_scene, check_split, run_listen, write_wav
 
 MAX_WRONG = 0.03
 MAX_FALSE_ALARMS_PER_HOUR = 5.0

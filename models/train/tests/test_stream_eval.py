@@ -3,16 +3,11 @@ scoring of one `listen --all` run (what a threshold reports, the scene's score, 
 
 import csv
 import os
-import sys
 
 import pytest
 
 from s4train.data.negatives import VALIDATION_CARVE, read_carve, split_train
-
-TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tools")
-sys.path.insert(0, TOOLS)
-from det_curve import det_rows  # noqa: E402
-from streams import reported, score  # noqa: E402
+from s4train.stream_scoring import det_rows, reported, score
 
 SHARED_NEGATIVES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared",
                                 "data", "negatives")
