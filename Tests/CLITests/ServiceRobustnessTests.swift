@@ -7,19 +7,27 @@ import Glibc
 
 /// What a port scanner, a buggy satellite or a hostile client on the LAN may do to `serve`, and
 /// local clients to `listen --socket`: none of it may crash the service, lock others out or
-/// exhaust its descriptors. The crowds are `tools/wyoming_client.py crowd` (real sockets, the
-/// real client library for the normal client); only loopback addresses are used.
+/// exhaust its descriptors. The crowds are `tools/wyoming_crowd.py` (real sockets, the real client
+/// library for the normal client); only loopback addresses are used.
 @Suite(.serialized) struct ServiceRobustnessTests {
     typealias Server = WyomingServerTests.Server
 
-    /// `wyoming_client.py crowd`: the normal client's events and time, and what each kind was told.
+    static let crowdScript = CLI.packageRoot.appendingPathComponent("tools/wyoming_crowd.py").path
+
+    /// `wyoming_crowd.py`: the normal client's events and time, and what each kind was told.
     static func crowd(_ server: Server, kinds: String, over: Double, hold: Double = 0, inOrder: Bool = false)
         -> (events: [[String: Any]], seconds: Double, told: [String: [String: Int]])
     {
         let clip = WyomingServerTests.clips[0].at16k
-        let result = WyomingServerTests.wyoming(
-            ["crowd", server.uri, clip, "--kinds", kinds, "--over", "\(over)", "--hold", "\(hold)"]
-                + (inOrder ? ["--in-order"] : []), timeout: 120)
+        let arguments =
+            [server.uri, clip, "--kinds", kinds, "--over", "\(over)", "--hold", "\(hold)"] + (inOrder ? ["--in-order"] : [])
+        let run = try? Program.run("python3", [crowdScript] + arguments, timeout: 120)
+        guard let run, run.status == 0,
+            let result = try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        else {
+            Issue.record("wyoming_crowd.py \(arguments.joined(separator: " ")) failed: \(run?.stderr ?? "")")
+            return ([], .infinity, [:])
+        }
         return (
             WyomingServerTests.events(result), result["seconds"] as? Double ?? .infinity,
             result["told"] as? [String: [String: Int]] ?? [:]
