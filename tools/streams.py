@@ -1,5 +1,6 @@
-"""The audio streams s4listen is measured on and how its events are scored: one scene builder and
-one scorer for tools/stream_eval.py (the benchmark) and tools/threshold_sweep.py (the threshold).
+"""The audio streams s4listen is measured on: one scene builder for tools/stream_eval.py (the
+benchmark) and tools/threshold_sweep.py (the threshold); their events are scored by
+s4train.stream_scoring.
 
 - The command scene: background noise from _background_noise_ in 5-20 s stretches, each at
   NOISE_DBFS (RMS, drawn per stretch); every 2-5 s an item: a command word (most), an unknown word

@@ -56,6 +56,15 @@ public final class KeywordDetector {
         }
     }
 
+    /// No word in progress, nor sound that may become one: where a detector of the other kind
+    /// may take over.
+    private var isQuiet: Bool {
+        switch engine {
+        case .windows(let detector): detector.isQuiet
+        case .frames(let detector): !detector.isDeciding
+        }
+    }
+
     /// Swaps in another model (what a SIGHUP reload does); the word in progress is decided by the
     /// model that heard it begin.
     public func replaceModel(_ next: S4Model) {
@@ -75,7 +84,7 @@ public final class KeywordDetector {
     /// Takes the pending model once no word is in progress: a detector of its kind, on the
     /// stream's clock.
     private func changeEngineIfIdle() {
-        guard let next = pendingModel, !isDeciding else { return }
+        guard let next = pendingModel, isQuiet else { return }
         pendingModel = nil
         offset = sampleCount
         engine = Self.engine(next, sampleRate: sampleRate, configuration: configuration)

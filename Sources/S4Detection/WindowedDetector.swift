@@ -109,6 +109,9 @@ final class WindowedDetector {
     /// Whether an utterance is being classified (its windows are still filling).
     var isDeciding: Bool { utterance != nil }
 
+    /// Whether nothing is being heard: no utterance being classified and the gate closed.
+    var isQuiet: Bool { utterance == nil && !gate.isActive }
+
     /// Samples consumed so far.
     var sampleCount: Int { history.end + frameFill }
 

@@ -83,6 +83,8 @@ public final class WyomingConnection {
                 }
                 let wasMidEvent = decoder.isMidEvent
                 let events = try decoder.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                // A client whose events the server is busy with is not idle (nor displaceable).
+                if !events.isEmpty { place?.eventCompleted() }
                 for event in events { try handle(event) }
                 // Times run from when the server is done with what arrived (the detector's work
                 // is the server's time, not the client's).

@@ -53,9 +53,10 @@ enum ModelFile {
             if let reason = writeAll(bytes, to: fd) { throw failure(reason) }
             return
         }
-        // Through a symbolic link, the file it names is replaced.
+        // Through a symbolic link, the file it names is replaced (a link is never replaced).
         var target = path
-        if exists, let resolved = realpath(path, nil) {
+        if exists {
+            guard let resolved = realpath(path, nil) else { throw failure(String(cString: strerror(errno))) }
             target = String(cString: resolved)
             free(resolved)
         }
@@ -68,7 +69,10 @@ enum ModelFile {
             _ = fchown(fd, status.st_uid, status.st_gid)
             _ = fchmod(fd, status.st_mode & 0o7777)
         } else {
-            _ = fchmod(fd, 0o644)
+            // What open(…, 0o644) would give a new file: the process's umask applies.
+            let mask = umask(0)
+            umask(mask)
+            _ = fchmod(fd, 0o644 & ~mask)
         }
         let reason = writeAll(bytes, to: fd) ?? (fsync(fd) == 0 ? nil : String(cString: strerror(errno)))
         close(fd)
