@@ -125,9 +125,10 @@ async def describe(args) -> dict:
         event = await asyncio.wait_for(client.read_event(), TIMEOUT)
     info = Info.from_event(event)
     program = info.wake[0]
-    return {"program": program.name, "installed": program.installed,
-            "models": [{"name": m.name, "phrase": m.phrase, "languages": m.languages, "version": m.version,
-                        "attribution": m.attribution.name, "installed": m.installed} for m in program.models]}
+    return {"program": program.name, "installed": program.installed, "version": program.version,
+            "models": [{"name": m.name, "phrase": m.phrase, "description": m.description, "languages": m.languages,
+                        "version": m.version, "attribution": m.attribution.name, "installed": m.installed}
+                       for m in program.models]}
 
 
 async def stream(args) -> dict:

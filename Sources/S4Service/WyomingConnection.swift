@@ -29,15 +29,18 @@ public final class WyomingConnection {
 
     /// Names from the last `detect`, for the next stream.
     private var names: Set<String> = []
+    /// The words a stream reports when `detect` named none (empty: every command).
+    private let wakeWords: Set<String>
     private var stream: WyomingAudioStream?
     /// The generation of the model the stream's detector runs.
     private var generation = 0
 
     init(
         input: Int32, output: Int32, place: ClientPlace?, client: String, models: SharedModel,
-        configuration: DetectorConfiguration, limits: WyomingLimits, logger: Logger
+        configuration: DetectorConfiguration, wakeWords: Set<String>, limits: WyomingLimits, logger: Logger
     ) {
         self.input = input
+        self.wakeWords = wakeWords
         self.output = output
         self.place = place
         isSocket = place != nil
@@ -56,7 +59,7 @@ public final class WyomingConnection {
     ) {
         self.init(
             input: input, output: output, place: nil, client: client, models: SharedModel(model),
-            configuration: configuration, limits: limits, logger: logger)
+            configuration: configuration, wakeWords: [], limits: limits, logger: logger)
     }
 
     /// Serves the client until it leaves or is refused; the reason it was refused, nil when it left.
@@ -138,16 +141,17 @@ public final class WyomingConnection {
         names = Set(((requested as? [Any]) ?? []).compactMap { ($0 as? String)?.lowercased() })
         let known = Set(WyomingInfo.commands(of: models.current.model))
         let unknown = names.subtracting(known)
-        if !unknown.isEmpty {
-            logger.warning(
-                "client asked for wake words the model does not have",
-                metadata: ["unknown": "\(unknown.sorted())", "known": "\(known.sorted())"])
-        }
+        guard !unknown.isEmpty else { return }
+        logger.warning(
+            "client asked for wake words the model does not have",
+            metadata: ["unknown": "\(unknown.sorted())", "known": "\(known.sorted())"])
+        if unknown == names { try send(WyomingProtocolError.unknownWakeWords(unknown.sorted(), known: known.sorted()).event) }
     }
 
     private func startStream(_ event: WyomingEvent) throws(WyomingProtocolError) {
         let (model, generation) = models.current
-        let next = try WyomingAudioStream(event, names: names, model: model, configuration: configuration)
+        let next = try WyomingAudioStream(
+            event, names: names.isEmpty ? wakeWords : names, model: model, configuration: configuration)
         stream = next
         self.generation = generation
         logger.info(

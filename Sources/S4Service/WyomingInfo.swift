@@ -3,7 +3,7 @@ import S4Core
 
 /// The `info` event, the answer to `describe`: one wake-word program, s4listen, whose wake models
 /// are the model's command words (every label but `_unknown_` and `_silence_`).
-enum WyomingInfo {
+public enum WyomingInfo {
     static var attribution: [String: Any] {
         ["name": "s4listen (S4: Gu, Goel, Ré, ICLR 2022)", "url": "https://arxiv.org/abs/2111.00396"]
     }
@@ -16,16 +16,17 @@ enum WyomingInfo {
         var modelAttribution = attribution
         if let licence { modelAttribution["name"] = "s4listen; trained on \(licence)" }
         let version = fingerprint(metadata.json)
+        // Home Assistant lists a wake word by its description: "Go", as openWakeWord's "Hey Jarvis".
         let models: [[String: Any]] = commands(of: model).map { word in
             [
-                "name": word, "phrase": word, "description": "the spoken command \"\(word)\"",
+                "name": word, "phrase": word, "description": word.prefix(1).uppercased() + word.dropFirst(),
                 "languages": ["en"], "attribution": modelAttribution, "installed": true, "version": version,
             ]
         }
         let program: [String: Any] = [
             "name": "s4listen",
             "description": "Spoken commands with an S4 state-space model, at the client's sampling rate without resampling",
-            "attribution": attribution, "installed": true, "version": NSNull(), "models": models,
+            "attribution": attribution, "installed": true, "version": programVersion, "models": models,
         ]
         return WyomingEvent(
             type: "info",
@@ -36,7 +37,7 @@ enum WyomingInfo {
     }
 
     /// The labels a client can ask for: the commands.
-    static func commands(of model: S4Model) -> [String] { model.labels.filter(Vocabulary.isCommand) }
+    public static func commands(of model: S4Model) -> [String] { model.labels.filter(Vocabulary.isCommand) }
 
     /// A model's version: FNV-1a of its metadata (which records its training run and metrics), so
     /// a reloaded, retrained model shows a new one.

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Why a client's stream of events was refused. `code` goes into the `error` event sent to it.
+/// Why a client's stream of events was refused, or (`unknownWakeWords`) why a request of its
+/// cannot succeed. `code` goes into the `error` event sent to it.
 public enum WyomingProtocolError: Error, CustomStringConvertible, Equatable {
     case malformedHeader(String)
     case tooLarge(part: String, length: Int, limit: Int)
@@ -18,6 +19,9 @@ public enum WyomingProtocolError: Error, CustomStringConvertible, Equatable {
     case badEvent(String)
     case unsupportedAudio(String)
     case tooManyClients(Int)
+    /// `detect` named only words the model does not have (sorted), and those it has: the client is
+    /// told at once and stays connected (a stream would only end in `not-detected`).
+    case unknownWakeWords([String], known: [String])
 
     public var code: String {
         switch self {
@@ -32,6 +36,7 @@ public enum WyomingProtocolError: Error, CustomStringConvertible, Equatable {
         case .badEvent: "bad-event"
         case .unsupportedAudio: "unsupported-audio"
         case .tooManyClients: "too-many-clients"
+        case .unknownWakeWords: "unknown-wake-word"
         }
     }
 
@@ -49,6 +54,9 @@ public enum WyomingProtocolError: Error, CustomStringConvertible, Equatable {
         case .badEvent(let reason): reason
         case .unsupportedAudio(let reason): reason
         case .tooManyClients(let limit): "too many clients (at most \(limit) at once); try again later"
+        case .unknownWakeWords(let names, let known):
+            "detect names no wake word of this model (\(names.joined(separator: ", "))); its wake words: "
+                + known.joined(separator: ", ")
         }
     }
 

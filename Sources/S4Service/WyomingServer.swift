@@ -28,6 +28,8 @@ public final class WyomingServer: Service, @unchecked Sendable {
     private let models: SharedModel
     private let reloader: ModelReloader
     private let configuration: DetectorConfiguration
+    /// The words reported when a client's `detect` names none (empty: every command).
+    private let wakeWords: Set<String>
     private let limits: WyomingLimits
     private let maxClients: Int
     private let notifier: SystemdNotifier
@@ -44,13 +46,15 @@ public final class WyomingServer: Service, @unchecked Sendable {
     /// Binds the endpoint at once, so a taken port or a bad path fails before anything starts.
     public init(
         endpoint: WyomingEndpoint, model: S4Model, reloader: ModelReloader, detectorConfiguration: DetectorConfiguration,
-        limits: WyomingLimits = WyomingLimits(), maxClients: Int = 32, notifier: SystemdNotifier, logger: Logger
+        wakeWords: Set<String> = [], limits: WyomingLimits = WyomingLimits(), maxClients: Int = 32,
+        notifier: SystemdNotifier, logger: Logger
     ) throws(ServiceError) {
         self.endpoint = endpoint
         listener = endpoint == .stdio ? nil : try endpoint.listen()
         models = SharedModel(model)
         self.reloader = reloader
         configuration = detectorConfiguration
+        self.wakeWords = wakeWords
         self.limits = limits
         self.maxClients = maxClients
         self.notifier = notifier
@@ -74,7 +78,7 @@ public final class WyomingServer: Service, @unchecked Sendable {
                 limits.idleSeconds = nil
                 let ending = WyomingConnection(
                     input: STDIN_FILENO, output: STDOUT_FILENO, place: nil, client: "stdio", models: models,
-                    configuration: configuration, limits: limits, logger: logger
+                    configuration: configuration, wakeWords: wakeWords, limits: limits, logger: logger
                 ).run()
                 // Standard output that cannot be written is the command's failure, not a quiet end;
                 // a reader that has gone (a closed pipe) ends it cleanly.
@@ -87,7 +91,8 @@ public final class WyomingServer: Service, @unchecked Sendable {
         }
         thread.name = "s4listen wyoming"
         thread.start()
-        let words = WyomingInfo.commands(of: models.current.model).joined(separator: " ")
+        let words = (wakeWords.isEmpty ? WyomingInfo.commands(of: models.current.model) : wakeWords.sorted())
+            .joined(separator: " ")
         notifier.notify("READY=1\nSTATUS=serving Wyoming on \(endpoint)")
         logger.notice("serving Wyoming", metadata: ["uri": "\(endpoint)", "wake_words": "\(words)"])
         try await withGracefulShutdownHandler {
@@ -207,7 +212,7 @@ public final class WyomingServer: Service, @unchecked Sendable {
         let thread = Thread { [self] in
             WyomingConnection(
                 input: fd, output: fd, place: place, client: client, models: models,
-                configuration: configuration, limits: limits, logger: logger
+                configuration: configuration, wakeWords: wakeWords, limits: limits, logger: logger
             ).run()
             places.withLock { places in
                 guard places != nil else { return }

@@ -6,12 +6,20 @@ import S4Service
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "info", abstract: "Print a model's metadata as JSON.")
 
-    @Argument(help: "Model file (default: the bundled model).")
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Argument(help: "Model file, as --model (one or the other).")
     var modelPath: String?
 
+    func validate() throws {
+        if modelPath != nil && modelOptions.model != nil {
+            throw ValidationError("give the model either as an argument or with --model, not both")
+        }
+    }
+
     func run() throws {
-        var options = ModelOptions()
-        options.model = modelPath
+        var options = modelOptions
+        if let modelPath { options.model = modelPath }
         let (model, path) = try options.load()
         let m = model.metadata
         var fields: [(String, JSONLine)] = [

@@ -11,36 +11,40 @@ struct ModelOptions: ParsableArguments {
     var model: String?
 
     /// Where the bundled default is looked for, in order.
-    static func defaultCandidates() -> [String] {
-        var candidates: [String] = []
-        if let fromEnvironment = ProcessInfo.processInfo.environment["S4LISTEN_MODEL"], !fromEnvironment.isEmpty {
-            candidates.append(fromEnvironment)
-        }
+    static func bundledCandidates() -> [String] {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        candidates.append(executable.appendingPathComponent("../share/s4listen/default.safetensors").standardized.path)
-        // A build tree: .build/<config>/s4listen → the package's models/.
-        candidates.append(executable.appendingPathComponent("../../models/default.safetensors").standardized.path)
-        candidates.append(executable.appendingPathComponent("../../../models/default.safetensors").standardized.path)
-        candidates.append(FileManager.default.currentDirectoryPath + "/models/default.safetensors")
-        return candidates
+        return [
+            executable.appendingPathComponent("../share/s4listen/default.safetensors").standardized.path,
+            // A build tree: .build/<config>/s4listen → the package's models/.
+            executable.appendingPathComponent("../../models/default.safetensors").standardized.path,
+            executable.appendingPathComponent("../../../models/default.safetensors").standardized.path,
+            FileManager.default.currentDirectoryPath + "/models/default.safetensors",
+        ]
     }
 
-    func resolvedPath() throws -> String {
-        if let model { return model }
-        let candidates = Self.defaultCandidates()
+    /// `--model`, else `$S4LISTEN_MODEL` when set and not empty, else the bundled default. A path
+    /// given either way is used as it is: one that does not exist is an error, never a fall-back to
+    /// the bundled model, so a typo in /etc/default/s4listen does not go unnoticed.
+    func resolvedPath() throws -> (path: String, fromEnvironment: Bool) {
+        if let model { return (model, false) }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["S4LISTEN_MODEL"], !fromEnvironment.isEmpty {
+            return (fromEnvironment, true)
+        }
+        let candidates = Self.bundledCandidates()
         guard let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             throw CommandFailure("no model given and no bundled default found (looked in: \(candidates.joined(separator: ", ")))")
         }
-        return found
+        return (found, false)
     }
 
+    /// The model and its path; a failure names the file, and `$S4LISTEN_MODEL` when the path came from it.
     func load() throws -> (model: S4Model, path: String) {
-        let path = try resolvedPath()
-        let bytes = try ModelFile.read(path)
+        let (path, fromEnvironment) = try resolvedPath()
         do {
-            return (try S4Model(safetensors: bytes), path)
+            return (try S4Model(safetensors: try ModelFile.read(path)), path)
         } catch {
-            throw CommandFailure("\(path): \(error)")
+            let reason = error is CommandFailure ? "\(error)" : "\(path): \(error)"
+            throw CommandFailure(fromEnvironment ? "$S4LISTEN_MODEL: \(reason)" : reason)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import S4Service
 
@@ -11,15 +12,36 @@ struct S4Listen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "s4listen",
         abstract: "Recognise spoken commands with S4 (structured state space sequence models), at any sampling rate.",
+        version: programVersion,
         subcommands: [
             ListenCommand.self, ServeCommand.self, ClassifyCommand.self, InfoCommand.self, BenchCommand.self,
             RandomModelCommand.self,
         ]
     )
 
+    /// ArgumentParser's own `main`, but for its error message: that is written as a log line
+    /// (`LogLine`), the usage text after it for a usage error.
     static func main() async {
         atexit(failOnUnwrittenOutput)
-        await main(nil)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            // Help, the version and completion scripts: the parser's own output and exit.
+            guard code != .success else { exit(withError: error) }
+            let lines = fullMessage(for: error).split(separator: "\n", maxSplits: 1)
+            var message = String(lines.first ?? "")
+            if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+            // An ExitCode thrown after the command has said why carries no message.
+            if !message.isEmpty { LogLine().write(.error, message) }
+            if lines.count > 1 { FileHandle.standardError.write(Data((lines[1] + "\n").utf8)) }
+            exit(withError: code)
+        }
     }
 }
 
@@ -32,17 +54,12 @@ private func failOnUnwrittenOutput() {
     guard fflush(nil) != 0 else { return }
     let code = errno
     guard code != EPIPE else { return }
-    let message = Array("Error: \(OutputError(reason: String(cString: strerror(code))))\n".utf8)
-    _ = write(STDERR_FILENO, message, message.count)
+    LogLine().write(.error, "\(OutputError(reason: String(cString: strerror(code))))")
     _exit(1)
 }
 
 /// Logs go to standard error; standard output carries only JSON results.
 func makeLogger(verbose: Bool) -> Logger {
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = verbose ? .debug : .notice
-        return handler
-    }
+    LoggingSystem.bootstrap { _ in StandardErrorLogHandler(level: verbose ? .debug : .notice) }
     return Logger(label: "s4listen")
 }

@@ -27,6 +27,21 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var thresholdOption: ThresholdOption
 
+    @Option(
+        help: ArgumentHelp(
+            "Wake words armed when a client's detect names none (Home Assistant's default), comma-separated: go,stop.",
+            discussion: "Default: every command word of the model. Short common words (on, no, go, up) are also said in "
+                + "conversation and wake the satellite then: arm only those the room needs."))
+    var words: String?
+
+    /// `--words` as a set; empty when not given.
+    private var wakeWords: Set<String> {
+        Set(
+            (words ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter {
+                !$0.isEmpty
+            })
+    }
+
     @Option(help: "Clients served at once; more are sent an error and disconnected.")
     var maxClients: Int = 32
 
@@ -54,12 +69,20 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--event-timeout must be between 0.1 and 3600 seconds")
         }
         do { _ = try WyomingEndpoint(uri: uri) } catch { throw ValidationError("--uri \(error)") }
+        if words != nil && wakeWords.isEmpty { throw ValidationError("--words needs at least one word") }
     }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a client that is gone is a write error on its own connection
         let logger = makeLogger(verbose: verbose)
         let (model, detectorConfiguration) = try modelOptions.loadForDetection(threshold: thresholdOption, logger: logger)
+        let commands = WyomingInfo.commands(of: model)
+        let unknown = wakeWords.subtracting(commands)
+        guard unknown.isEmpty else {
+            throw CommandFailure(
+                "--words: \(unknown.sorted().joined(separator: ", ")) not among the model's command words "
+                    + "(\(commands.joined(separator: ", ")))")
+        }
         var limits = WyomingLimits()
         limits.payloadBytes = maxPayloadBytes
         limits.idleSeconds = idleTimeout == 0 ? nil : idleTimeout
@@ -69,8 +92,8 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try WyomingServer(
             endpoint: try WyomingEndpoint(uri: uri), model: model,
             reloader: ModelReloader(load: { try options.load().model }, logger: logger, notifier: notifier),
-            detectorConfiguration: detectorConfiguration, limits: limits, maxClients: maxClients, notifier: notifier,
-            logger: logger)
+            detectorConfiguration: detectorConfiguration, wakeWords: wakeWords, limits: limits, maxClients: maxClients,
+            notifier: notifier, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -172,9 +172,16 @@ import Glibc
         let labels = try CLI.run(["info"]).lines.first?["labels"] as? [String] ?? []
         let models = info["models"] as? [[String: Any]] ?? []
         #expect(info["program"] as? String == "s4listen")
+        // The program's version is the one `s4listen --version` prints.
+        let version = try CLI.run(["--version"])
+        #expect(version.exited(0) && !version.stdout.isEmpty)
+        #expect(info["version"] as? String == version.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "\(info)")
         #expect(models.compactMap { $0["name"] as? String } == labels.filter { !$0.hasPrefix("_") })
         for model in models {
             #expect(model["phrase"] as? String == model["name"] as? String)
+            // Home Assistant's wake-word list shows the description: the word, capitalised ("Go").
+            let name = model["name"] as? String ?? ""
+            #expect(model["description"] as? String == name.prefix(1).uppercased() + name.dropFirst(), "\(model)")
             #expect(model["languages"] as? [String] == ["en"])
             #expect(!(model["version"] as? String ?? "").isEmpty)
             #expect(!(model["attribution"] as? String ?? "").isEmpty)
@@ -212,6 +219,44 @@ import Glibc
         #expect(Self.events(filtered).map { $0["type"] as? String } == ["not-detected"], "\(filtered)")
         server.stop()
         if unix { #expect(!FileManager.default.fileExists(atPath: String(server.uri.dropFirst("unix://".count)))) }
+    }
+
+    /// A detect naming only words the model does not have is answered with an error event naming
+    /// them and the model's words; the client stays connected, and its stream ends in not-detected.
+    @Test func detectWithOnlyUnknownWordsIsAnError() throws {
+        guard Self.ready() else { return }
+        let server = try Server()
+        let result = Self.wyoming(["stream", server.uri, Self.clips[0].at16k, "--names", "hey_jarvis", "Alexa"])
+        let events = Self.events(result)
+        #expect(events.map { $0["type"] as? String } == ["error", "not-detected"], "\(result)")
+        #expect(events.first?["code"] as? String == "unknown-wake-word")
+        let text = events.first?["text"] as? String ?? ""
+        for word in ["hey_jarvis", "alexa"] + Self.clips.map(\.word) { #expect(text.contains(word), "\(text)") }
+        // One known name among unknown ones: no error, and that word is reported.
+        let mixed = Self.wyoming(["stream", server.uri, Self.clips[0].at16k, "--names", "alexa", Self.clips[0].word])
+        #expect(Self.events(mixed).map { $0["type"] as? String } == ["detection"], "\(mixed)")
+        server.stop()
+        #expect(server.child.stderr.contains("client asked for wake words the model does not have"))
+    }
+
+    /// `serve --words`: the words armed when detect names none; a detect that names words still
+    /// chooses for itself. A word the model does not have is refused at start.
+    @Test func wordsChooseWhatADetectWithoutNamesArms() throws {
+        guard Self.ready() else { return }
+        let (armed, other) = (Self.clips[0], Self.clips[1])
+        let server = try Server(arguments: ["--words", " \(armed.word.uppercased()) "])
+        let both = [armed.at16k, other.at16k]
+        let unnamed = Self.wyoming(["stream", server.uri] + both)
+        #expect(Self.detections(Self.events(unnamed)) == [armed.word], "\(unnamed)")
+        let named = Self.wyoming(["stream", server.uri] + both + ["--names", other.word])
+        #expect(Self.detections(Self.events(named)) == [other.word], "\(named)")
+        server.stop()
+
+        let refused = try CLI.run(["serve", "--uri", "tcp://127.0.0.1:1", "--words", "\(armed.word),hello"])
+        #expect(refused.exited(1))
+        #expect(refused.stderr.contains("--words: hello not among the model's command words"), "\(refused.stderr)")
+        let empty = try CLI.run(["serve", "--words", " , "])
+        #expect(empty.exited(64) && empty.stderr.contains("--words needs at least one word"), "\(empty.stderr)")
     }
 
     @Test func twoClientsAtOnceGetTheirOwnEvents() throws {
