@@ -119,7 +119,7 @@ SPLIT        ?= test
 NEGATIVES    ?= ../shared/data/negatives
 stream-eval: build py-env $(if $(filter validation,$(SPLIT)),val-clips)
 	$(PYTHON) tools/stream_eval.py --split $(SPLIT) --clips $(if $(filter validation,$(SPLIT)),$(VAL_CLIPS),$(CLIPS)) \
-		--noise $(NOISE) --negatives $(NEGATIVES) --seed $(SEED) --model $(MODEL)
+		--noise $(NOISE) --negatives $(NEGATIVES) --seed $(SEED) --model $(MODEL) $(THRESHOLD_WRITE)
 
 # Test-folder accuracy of MODEL at six input rates, measured by s4listen (clips resampled with sox).
 MODEL        ?= models/default.safetensors
@@ -137,7 +137,7 @@ RECIPE       ?= recipes/default.toml
 TRAIN_ENV    := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=1073741824
 train-model: py-env
 	cd models/train && $(TRAIN_ENV) $(PYTHON) -m s4train train $(RECIPE)
-	$(MAKE) threshold-sweep MODEL=models/default.safetensors THRESHOLD_WRITE=--write
+	$(MAKE) threshold-sweep MODEL=models/default.safetensors
 
 # The validation speakers' clips (held out of training) laid out like test/, for choosing the
 # detection threshold without touching test/:
@@ -146,12 +146,11 @@ VAL_CLIPS    := models/train/runs/val-clips
 val-clips: py-env
 	cd models/train && $(PYTHON) -m s4train val-clips recipes/default.toml $(abspath $(VAL_CLIPS))
 
-# The detection threshold by the rule in models/README.md: scenes of the validation speakers
-# (never test/), one `listen --all` run per seed, every threshold scored offline.
-# THRESHOLD_WRITE=--write stores the choice in MODEL as its detection_threshold (train-model does).
-threshold-sweep: build val-clips
-	$(PYTHON) tools/threshold_sweep.py --clips $(VAL_CLIPS) --noise $(SHARED_DATA)/_background_noise_ \
-		--model $(MODEL) $(THRESHOLD_WRITE)
+# The detection threshold: the validation streams (never test/), every threshold scored offline,
+# the rule's choice (s4train.stream_scoring.choose_threshold, models/README.md) stored in MODEL as
+# its detection_threshold (train-model runs it). `make stream-eval SPLIT=validation` only prints it.
+threshold-sweep:
+	$(MAKE) stream-eval SPLIT=validation MODEL=$(MODEL) THRESHOLD_WRITE=--write
 
 # The Python tests (s4train on CPU, one thread; under a minute): part of `make test`.
 py-test: py-env

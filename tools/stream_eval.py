@@ -16,7 +16,10 @@ false alarms per hour on each stream; over thresholds, the DET curve (det_curve.
 
 Splits: `test` (test speakers, negatives' test folders) is for reporting only; `validation`
 (the speakers the training recipe held out, make val-clips, and the validation carve of the
-negatives' train folders, recipes/negatives-validation.txt) is where thresholds are chosen.
+negatives' train folders, recipes/negatives-validation.txt) is where thresholds are chosen: it
+prints the rule's threshold (s4train.stream_scoring.choose_threshold), and with --write stores it
+in the model file as `detection_threshold` (its tensors untouched), which `listen`, `classify` and
+`serve` use when no --threshold is given; the figures are then reported at it.
 
 Output: a table, the DET curve (OUT/det.png, OUT/det.json), the events and the truth in OUT, and
 as the last line one JSON object (also OUT/summary.json). Needs numpy, matplotlib, sox and a built s4listen.
@@ -33,7 +36,7 @@ from pathlib import Path
 
 from det_curve import THRESHOLDS, write_det
 from s4train.data.negatives import read_negatives, split_train
-from s4train.stream_scoring import det_rows, reported, score
+from s4train.stream_scoring import THRESHOLD_RULE, choose_threshold, det_rows, reported, score
 from streams import (
     HERE,
     RATE,
@@ -116,9 +119,9 @@ def same_events(a, b):
 
 
 def report(args, streams, events, rates, sources, threshold):
-    """Prints the table; returns the JSON summary's figures and the per-rate DET rows."""
+    """Prints the table; returns the JSON summary's figures and whether the sources agree."""
     truth, scene_seconds = streams["scene"][2], streams["scene"][1]
-    runs, identical, curves = {}, True, {}
+    runs, identical = {}, True
     print(f"{'stream':13} {'source':6} {'rate':>6} {'matched':>8} {'wrong':>6} {'missed':>7} {'FA/h':>7} "
           f"{'events':>7} {'latency':>8}")
     for rate in rates:
@@ -135,18 +138,24 @@ def report(args, streams, events, rates, sources, threshold):
             print(f"{'scene':13} {source:6} {rate:6d} {100 * result['matched']:7.1f}% {100 * result['wrong']:5.1f}% "
                   f"{100 * result['missed']:6.1f}% {result['false_alarms_per_hour']:7.1f} {result['events']:7d} "
                   f"{latency:>8}")
-        negatives = {}
         for name, (_, seconds, _) in streams.items():
             if name == "scene":
                 continue
-            negatives[name] = (events[(name, "file", rate)], seconds)
             count = len(reported(events[(name, "file", rate)], threshold))
             runs[f"{name}/file@{rate}"] = {"false_alarms_per_hour": count / (seconds / 3600), "events": count,
                                            "hours": seconds / 3600}
             print(f"{name:13} {'file':6} {rate:6d} {'':8} {'':6} {'':7} {count / (seconds / 3600):7.1f} {count:7d}")
-        thresholds = sorted(set(THRESHOLDS) | {threshold})
-        curves[str(rate)] = det_rows((events[("scene", "file", rate)], truth, scene_seconds), negatives, thresholds)
-    return runs, identical, curves
+    return runs, identical
+
+
+def det_curves(streams, events, rates, threshold):
+    """{rate: det_rows} over THRESHOLDS and `threshold`, from the file runs."""
+    truth, scene_seconds = streams["scene"][2], streams["scene"][1]
+    negatives = {rate: {name: (events[(name, "file", rate)], seconds) for name, (_, seconds, _) in streams.items()
+                        if name != "scene"} for rate in rates}
+    thresholds = sorted(set(THRESHOLDS) | {threshold})
+    return {str(rate): det_rows((events[("scene", "file", rate)], truth, scene_seconds), negatives[rate], thresholds)
+            for rate in rates}
 
 
 def main():
@@ -167,6 +176,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=2, help="s4listen runs at once (each one thread)")
     parser.add_argument("--out", default=None, help="default: models/train/runs/stream-eval/SPLIT")
     parser.add_argument("--keep", action="store_true", help="keep the 16 kHz streams in OUT/audio")
+    parser.add_argument("--write", action="store_true", help="validation: store the rule's threshold in --model")
     args = parser.parse_args()
     started = time.monotonic()
     if args.clips is None:
@@ -178,6 +188,10 @@ def main():
     rates = [int(r) for r in args.rates.split(",")]
     out = Path(args.out or HERE / "models/train/runs/stream-eval" / args.split)
     out.mkdir(parents=True, exist_ok=True)
+    if args.write and (args.split != "validation" or not args.model):
+        parser.error("--write needs --split validation and --model (the file the threshold goes into)")
+    if args.write:  # before the runs: a missing package fails at once, not after them
+        from s4train.export import set_metadata
     if args.split == "validation":
         check_split(args.binary, args.model, args.clips)
     threshold = float(model_info(args.binary, args.model)["threshold"])
@@ -206,7 +220,17 @@ def main():
     (out / "truth.json").write_text(json.dumps(truth, indent=1))
     for (name, source, rate), evs in events.items():
         (out / f"events_{name}_{source}_{rate}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evs))
-    runs, identical, curves = report(args, streams, events, rates, sources, threshold)
+    chosen = None
+    if args.split == "validation":
+        chosen = choose_threshold(det_curves(streams, events, rates, threshold).values())
+        print("rule (" + ", ".join(f"{k} <= {v:g}" for k, v in THRESHOLD_RULE.items()) + " at every rate): "
+              + (f"threshold {chosen:g}" if chosen is not None else "no threshold meets it"))
+        if args.write and chosen is not None:
+            set_metadata(args.model, detection_threshold=chosen)
+            threshold = chosen
+            print(f"{args.model}: detection_threshold {chosen:g} written; the figures below are at it")
+    runs, identical = report(args, streams, events, rates, sources, threshold)
+    curves = det_curves(streams, events, rates, threshold)
     write_det(str(out / "det"), curves, threshold,
               f"{args.split}: {Path(args.model or 'default model').name}, scene {args.minutes:g} min (seed {args.seed})")
     print(f"sources {', '.join(sources)}: {'identical events' if identical else 'DIFFERENT EVENTS'}; "
@@ -222,6 +246,7 @@ def main():
     worst.update(matched=min(r["matched"] for r in scene_runs), wrong=max(r["wrong"] for r in scene_runs),
                  missed=max(r["missed"] for r in scene_runs), median_latency_s=max(latencies, default=None))
     summary = {"split": args.split, **worst, "identical_sources": identical, "threshold": threshold,
+               "rule_threshold": chosen,
                "model": args.model, "levels": {"scene": scene_levels, "negatives_dbfs": stream_levels,
                                                "noisy_negatives_snr_db": args.snr_db},
                "det": str(out / "det.json"), "runs": runs, "seed": args.seed, "minutes": args.minutes,

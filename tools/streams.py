@@ -1,5 +1,5 @@
-"""The audio streams s4listen is measured on: one scene builder for tools/stream_eval.py (the
-benchmark) and tools/threshold_sweep.py (the threshold); their events are scored by
+"""The audio streams s4listen is measured on: the scene and negative streams of tools/stream_eval.py
+(the benchmark, and on validation streams the threshold); their events are scored by
 s4train.stream_scoring.
 
 - The command scene: background noise from _background_noise_ in 5-20 s stretches, each at

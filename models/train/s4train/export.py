@@ -182,7 +182,7 @@ def read_metadata(path: str) -> dict:
 
 def set_metadata(path: str, **keys) -> None:
     """Sets keys of a model file's s4 metadata, its tensors kept byte for byte: e.g. the
-    detection threshold chosen for the model once it is trained (threshold_sweep.py --write).
+    detection threshold chosen for the model once it is trained (tools/stream_eval.py --write).
     The file is replaced whole (written beside it, then renamed), never left half-written."""
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))

@@ -145,7 +145,7 @@ def train_stream_phase(recipe, phase) -> dict:
             batch = batches.batch(step, phase.batch_size)
             logits = model(batch.x.to(device), step_scale=cfg.sample_rate / batch.declared)
             loss, parts = max_pool_loss(logits, batch.labels.to(device), batch.spans.to(device), nothing,
-                                        s.nothing_weight)
+                                        s.nothing_weight, s.hardest_weight, s.hardest_frames)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -156,7 +156,9 @@ def train_stream_phase(recipe, phase) -> dict:
             run_loss += loss.item()
             if step % run.log_every == 0:
                 log(f"epoch {epoch + 1} step {step} loss {run_loss / (b + 1):.4f} (span {parts['span']:.3f} "
-                    f"x{parts['spans']}, nothing {parts['nothing']:.3f}) lr {sched.get_last_lr()[0]:.2e} "
+                    f"x{parts['spans']}, nothing {parts['nothing']:.3f}"
+                    + (f", hardest {parts['hardest']:.3f}" if "hardest" in parts else "")
+                    + f") lr {sched.get_last_lr()[0]:.2e} "
                     f"rate {batch.f_in} (as {batch.declared:.0f}) {(time.time() - t_ep) / (b + 1):.2f}s/step")
         t_train, t_ev = time.time() - t_ep, time.time()
         figures = evaluate_streams(model, val, run.eval_rates, s, device, run.eval_batch_size)

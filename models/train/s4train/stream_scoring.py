@@ -1,6 +1,6 @@
 """How the events of one `s4listen listen --all` run are scored against a stream's truth: what a
-threshold reports, the scene's figures and the DET rows over thresholds. Torch-free: the
-evaluation tools (tools/stream_eval.py, tools/threshold_sweep.py) and their tests use it.
+threshold reports, the scene's figures, the DET rows over thresholds and the rule that chooses
+a threshold from validation streams. Torch-free: tools/stream_eval.py and the tests use it.
 """
 
 from __future__ import annotations
@@ -61,3 +61,23 @@ def det_rows(scene, negatives, thresholds):
             row["false_alarms_per_hour"][name] = len(reported(events, t)) / (seconds / 3600)
         rows.append(row)
     return rows
+
+
+# The validation rule's limits: false alarms per hour on the plain negative speech, the plain
+# sounds and the command scene, and the scene's share of wrong labels (the detection issue's
+# targets, so that a threshold is chosen for the false alarms a user would hear).
+THRESHOLD_RULE = {"speech": 2.0, "sounds": 1.0, "scene": 3.0, "wrong": 0.02}
+
+
+def choose_threshold(curves, limits=THRESHOLD_RULE):
+    """The lowest threshold whose rows meet `limits` in every curve (det_rows of one rate each,
+    over the same thresholds); None when none does. The lowest: of the thresholds quiet enough,
+    the one that misses fewest commands."""
+    curves = list(curves)
+
+    def meets(row):
+        fa = row["false_alarms_per_hour"]
+        return row["wrong"] <= limits["wrong"] and all(fa[k] <= v for k, v in limits.items() if k != "wrong")
+
+    ok = [rows[0]["threshold"] for rows in zip(*curves) if all(meets(r) for r in rows)]
+    return min(ok, default=None)

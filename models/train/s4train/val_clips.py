@@ -1,6 +1,6 @@
 """The validation speakers' clips (those a recipe holds out of train/) linked into a folder laid
-out like test/: <label>/<file> and a manifest.csv, so that tools/stream_eval.py and
-tools/threshold_sweep.py choose the detection threshold without touching test/.
+out like test/: <label>/<file> and a manifest.csv, so that tools/stream_eval.py chooses the detection
+threshold without touching test/.
 
     python -m s4train val-clips recipes/default.toml OUT_DIR
 """
@@ -16,7 +16,7 @@ from s4train.data.clips import speaker_split
 
 def link_val_clips(recipe, out_dir: str) -> int:
     """Links the validation clips of `recipe` under out_dir and writes split.json (which speakers
-    these are, for threshold_sweep.py's check); returns their count."""
+    these are, for stream_eval.py's check); returns their count."""
     data = recipe.data
     train_dir = os.path.join(recipe.data_dir, "train")
     _, val = speaker_split(recipe.data_dir, data)

@@ -71,7 +71,7 @@ FIXTURES = sorted(glob.glob(os.path.join(DEFAULT_OUT, "*.reference.safetensors")
 
 
 def test_set_metadata_keeps_the_tensors(tmp_path):
-    """threshold_sweep.py --write: one key added to the s4 metadata, the tensors' bytes and the
+    """stream_eval.py --write: one key added to the s4 metadata, the tensors' bytes and the
     other keys unchanged, the data still 8-byte aligned, and the file still loads."""
     path = str(tmp_path / "m.safetensors")
     export_model(tiny("diag"), path, trained_on={"x": 1})

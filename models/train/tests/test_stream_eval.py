@@ -1,5 +1,6 @@
 """make stream-eval's logic that is more than glue: the negatives' validation carve, and the offline
-scoring of one `listen --all` run (what a threshold reports, the scene's score, the DET rows)."""
+scoring of one `listen --all` run (what a threshold reports, the scene's score, the DET rows), and
+the rule that chooses a threshold from them."""
 
 import csv
 import os
@@ -7,7 +8,7 @@ import os
 import pytest
 
 from s4train.data.negatives import VALIDATION_CARVE, read_carve, split_train
-from s4train.stream_scoring import det_rows, reported, score
+from s4train.stream_scoring import choose_threshold, det_rows, reported, score
 
 SHARED_NEGATIVES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared",
                                 "data", "negatives")
@@ -89,3 +90,17 @@ def test_det_rows_trade_misses_for_false_alarms():
     assert [r["miss"] for r in rows] == [0.0, 0.5, 0.5]
     assert [r["false_alarms_per_hour"]["speech"] for r in rows] == [4.0, 2.0, 0.0]
     assert [r["false_alarms_per_hour"]["scene"] for r in rows] == pytest.approx([1.0, 1.0, 0.0])
+
+
+def rule_row(threshold, speech, sounds=0.0, scene=0.0, wrong=0.0):
+    return {"threshold": threshold, "wrong": wrong,
+            "false_alarms_per_hour": {"speech": speech, "sounds": sounds, "scene": scene, "speech_noisy": 99.0}}
+
+
+def test_the_rule_takes_the_lowest_threshold_quiet_enough_at_every_rate():
+    at_16k = [rule_row(0.5, 9.0), rule_row(0.8, 2.0, wrong=0.03), rule_row(0.9, 2.0), rule_row(0.95, 0.0)]
+    at_48k = [rule_row(0.5, 9.0), rule_row(0.8, 0.0), rule_row(0.9, 4.0), rule_row(0.95, 1.0)]
+    assert choose_threshold([at_16k]) == 0.9              # 0.8 has too many wrong labels
+    assert choose_threshold([at_16k, at_48k]) == 0.95     # 0.9 is too loud at 48 kHz (noisy speech: not ruled)
+    loud = [rule_row(0.5, 0.0, sounds=2.0), rule_row(0.9, 0.0, scene=4.0)]
+    assert choose_threshold([loud]) is None

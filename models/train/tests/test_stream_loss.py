@@ -43,6 +43,30 @@ def test_spans_are_averaged_and_streams_without_words_still_learn():
     assert parts["spans"] == 0 and logits.grad[1].abs().sum() > 0
 
 
+def test_the_hardest_term_reaches_only_each_streams_hardest_nothing_frames():
+    torch.manual_seed(1)
+    logits = torch.randn(2, 6, 4, dtype=torch.float64)
+    logits[0, 2, 0] = logits[1, 4, 2] = 6.0          # the frames a false alarm would fire on
+    logits[0, 0, 1] = 6.0                            # a span's frame: never a hardest one
+    logits.requires_grad_(True)
+    labels = torch.tensor([[1, NOTHING, NOTHING, NOTHING, IGNORE, NOTHING], [NOTHING] * 6])
+    spans = torch.tensor([[0, -1, -1, -1, -1, -1], [-1] * 6])
+    base, _ = max_pool_loss(logits, labels, spans, NOTHING)
+    loss, parts = max_pool_loss(logits, labels, spans, NOTHING, hardest_weight=2.0, hardest_frames=1)
+    lp = F.log_softmax(logits.detach(), -1)
+    want = -(lp[0, 2, NOTHING] + lp[1, 4, NOTHING]) / 2
+    assert abs(parts["hardest"] - want.item()) < 1e-12
+    assert abs(loss.item() - (base.item() + 2.0 * want.item())) < 1e-12
+    (loss - base).backward()
+    g = logits.grad
+    assert g[0, 2, NOTHING] < 0 and g[1, 4, NOTHING] < 0
+    assert torch.all(g[0, [0, 1, 3, 4, 5]] == 0) and torch.all(g[1, [0, 1, 2, 3, 5]] == 0)
+    # More frames asked for than a stream has: all of its _nothing_ frames, none of the others.
+    _, parts = max_pool_loss(logits, labels, spans, NOTHING, hardest_weight=1.0, hardest_frames=6)
+    want = (-lp[0, [1, 2, 3, 5], NOTHING].mean() - lp[1, :, NOTHING].mean()) / 2
+    assert abs(parts["hardest"] - want.item()) < 1e-12
+
+
 def test_one_event_per_word_and_the_refractory_time():
     """The engine's rule (FrameEventRule.swift and its tests): a group per word, decided at its
     peak once it has stood for the hold time; words closer than the release time are one group."""
