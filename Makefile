@@ -2,8 +2,20 @@
 # (they install the system libraries first; apt needs root).
 
 SWIFT        ?= swift
+# Where `make install` puts things, each under DESTDIR when set (a staging root: nothing outside it
+# is touched then, and systemctl is not run). The units and options files go to SYSCONFDIR, as an
+# administrator's own; a package puts the units in /lib/systemd/system instead (make deb).
 PREFIX       ?= /usr/local
-APT_PACKAGES := libasound2-dev libsndfile1-dev libfftw3-dev libopenblas-dev pkg-config sox alsa-utils systemd
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(SYSCONFDIR)/systemd/system
+BINDIR       := $(PREFIX)/bin
+DATADIR      := $(PREFIX)/share
+MANDIR       := $(DATADIR)/man
+# The version, defined once in the Swift sources (what `s4listen --version` prints).
+VERSION      := $(shell sed -n 's/^public let programVersion = "\(.*\)"$$/\1/p' Sources/S4Service/ProgramVersion.swift)
+# avahi-daemon, avahi-utils and dbus-daemon: the zeroconf test runs a private daemon (tools/zeroconf_check.sh).
+APT_PACKAGES := libasound2-dev libsndfile1-dev libfftw3-dev libopenblas-dev libavahi-client-dev pkg-config sox alsa-utils \
+                systemd man-db avahi-daemon avahi-utils dbus-daemon
 BIN          := .build/release/s4listen
 SAMPLES      := $(wildcard samples/*.flac)
 # The systemd units (the listener and the Wyoming server), each with its options file.
@@ -25,7 +37,7 @@ CLIPS        ?= $(SHARED_DATA)/test
 SEED         ?= 1
 NOISE        ?= $(dir $(abspath $(CLIPS)))_background_noise_
 
-.PHONY: all deps py-env build demo test lint unit-check install bench stream-eval model-eval threshold-sweep train-model val-clips py-test fuzz fixtures clean
+.PHONY: all deps py-env build demo test lint unit-check install install-files uninstall deb deb-check bench stream-eval model-eval threshold-sweep train-model val-clips py-test fuzz fixtures clean
 
 all: build
 
@@ -80,12 +92,13 @@ lint: py-env
 	@echo "lint: swift format and ruff clean"
 
 # Each systemd unit: `systemd-analyze verify` must be clean and the offline security exposure at
-# most 2.0 (ExecStart pointed at a stand-in binary, as nothing is installed).
+# most 2.0 (ExecStart pointed at a stand-in binary, as nothing is installed; the man page its
+# Documentation= names found through MANPATH).
 unit-check:
 	@for unit in $(UNITS); do \
 	tmp=$$(mktemp -d); sed "s|/usr/local/bin/s4listen|$$tmp/s4listen|" systemd/$$unit.service > $$tmp/$$unit.service; \
-	cp /bin/true $$tmp/s4listen; \
-	out=$$(systemd-analyze verify $$tmp/$$unit.service 2>&1); \
+	cp /bin/true $$tmp/s4listen; install -Dm644 docs/s4listen.1 $$tmp/man/man1/s4listen.1; \
+	out=$$(MANPATH="$$tmp/man:" systemd-analyze verify $$tmp/$$unit.service 2>&1); \
 	if [ -n "$$out" ]; then echo "unit-check: $$unit: systemd-analyze verify: $$out"; rm -rf $$tmp; exit 1; fi; \
 	score=$$(systemd-analyze security --offline=true $$tmp/$$unit.service 2>&1 | sed -n "s/.*exposure level for $$unit.service: \([0-9.]*\).*/\1/p"); \
 	rm -rf $$tmp; \
@@ -93,19 +106,91 @@ unit-check:
 	echo "unit-check: $$unit.service: systemd-analyze verify clean, exposure $$score (at most 2.0 required)"; \
 	done
 
-# Installs the binary, the bundled model, the unit and its options file (kept if present);
-# the unit's paths follow PREFIX.
-install: build
-	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/s4listen
-	install -Dm644 models/default.safetensors $(DESTDIR)$(PREFIX)/share/s4listen/default.safetensors
-	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/default
-	for unit in $(UNITS); do \
-	sed 's|/usr/local/|$(PREFIX)/|g' systemd/$$unit.service > $(DESTDIR)/etc/systemd/system/$$unit.service; \
-	[ -e $(DESTDIR)/etc/default/$$unit ] || sed 's|/usr/local/|$(PREFIX)/|g' systemd/$$unit.default > $(DESTDIR)/etc/default/$$unit; \
-	chmod 644 $(DESTDIR)/etc/systemd/system/$$unit.service $(DESTDIR)/etc/default/$$unit; \
-	done
-	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+# Installs the binary, the bundled model, the man page, the shell completions, the units and
+# their options files (an options file already there is kept); the units' paths follow PREFIX.
+# Nothing is enabled or started. systemd is told of the units (daemon-reload) only when they went
+# to the running system's /etc/systemd/system, never under DESTDIR.
+install: build install-files
+	@if [ -z "$(DESTDIR)" ] && [ "$(UNITDIR)" = /etc/systemd/system ] && [ -d /run/systemd/system ]; then \
+		echo "systemctl daemon-reload"; systemctl daemon-reload; fi
 	@echo "installed; start with: systemctl enable --now s4listen (microphone) or s4listen-wyoming (Wyoming server)"
+
+# What `install` and `deb` copy, from a built binary.
+install-files:
+	install -Dm755 $(BIN) $(DESTDIR)$(BINDIR)/s4listen
+	install -Dm644 models/default.safetensors $(DESTDIR)$(DATADIR)/s4listen/default.safetensors
+	install -Dm644 docs/s4listen.1 $(DESTDIR)$(MANDIR)/man1/s4listen.1
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
+		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d
+	$(BIN) --generate-completion-script bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/s4listen
+	$(BIN) --generate-completion-script zsh > $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_s4listen
+	$(BIN) --generate-completion-script fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/s4listen.fish
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	for unit in $(UNITS); do \
+	sed 's|/usr/local/|$(PREFIX)/|g; s|/etc/default/|$(SYSCONFDIR)/default/|g' systemd/$$unit.service > $(DESTDIR)$(UNITDIR)/$$unit.service; \
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/$$unit ] || sed 's|/usr/local/|$(PREFIX)/|g' systemd/$$unit.default > $(DESTDIR)$(SYSCONFDIR)/default/$$unit; \
+	chmod 644 $(DESTDIR)$(UNITDIR)/$$unit.service $(DESTDIR)$(SYSCONFDIR)/default/$$unit; \
+	done
+
+# Removes what `install` put there with the same PREFIX, SYSCONFDIR and DESTDIR, but for the
+# options files (they may hold the administrator's settings: removed by hand). A unit still
+# enabled or running is named, not stopped.
+uninstall:
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then for unit in $(UNITS); do \
+		if systemctl -q is-enabled $$unit 2>/dev/null || systemctl -q is-active $$unit 2>/dev/null; then \
+		echo "uninstall: $$unit is enabled or running: systemctl disable --now $$unit first"; exit 1; fi; done; fi
+	rm -f $(DESTDIR)$(BINDIR)/s4listen $(DESTDIR)$(MANDIR)/man1/s4listen.1 \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions/s4listen $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_s4listen \
+		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/s4listen.fish $(foreach unit,$(UNITS),$(DESTDIR)$(UNITDIR)/$(unit).service)
+	rm -rf $(DESTDIR)$(DATADIR)/s4listen
+	@if [ -z "$(DESTDIR)" ] && [ "$(UNITDIR)" = /etc/systemd/system ] && [ -d /run/systemd/system ]; then \
+		echo "systemctl daemon-reload"; systemctl daemon-reload; fi
+	@echo "uninstalled; kept: $(foreach unit,$(UNITS),$(DESTDIR)$(SYSCONFDIR)/default/$(unit))"
+
+# The Debian package s4listen_VERSION_ARCH.deb (dpkg-deb, no debhelper): `install-files` into a
+# staging root with PREFIX=/usr, the binary stripped, the man page and changelog compressed, the
+# options files as conffiles, the dependencies computed by dpkg-shlibdeps from the libraries the
+# binary links, maintainer scripts (packaging/debian/) that enable and start nothing. Then lintian,
+# whose errors fail the build.
+DEB_ARCH     := $(shell dpkg --print-architecture 2>/dev/null)
+DEB          := s4listen_$(VERSION)_$(DEB_ARCH).deb
+DEB_ROOT     := .build/deb/root
+deb: build
+	$(call apt_install,dpkg-dev fakeroot lintian)
+	rm -rf .build/deb && mkdir -p $(DEB_ROOT)/DEBIAN .build/deb/debian
+	$(MAKE) --no-print-directory install-files DESTDIR=$(abspath $(DEB_ROOT)) PREFIX=/usr UNITDIR=/lib/systemd/system
+	strip --remove-section=.comment --remove-section=.note --strip-unneeded $(DEB_ROOT)/usr/bin/s4listen
+	gzip -9n $(DEB_ROOT)/usr/share/man/man1/s4listen.1
+	install -Dm644 packaging/debian/copyright $(DEB_ROOT)/usr/share/doc/s4listen/copyright
+	sed 's/@VERSION@/$(VERSION)/' packaging/debian/changelog | gzip -9n > $(DEB_ROOT)/usr/share/doc/s4listen/changelog.gz
+	chmod 644 $(DEB_ROOT)/usr/share/doc/s4listen/changelog.gz
+	install -m755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm $(DEB_ROOT)/DEBIAN/
+	printf '%s\n' $(foreach unit,$(UNITS),/etc/default/$(unit)) > $(DEB_ROOT)/DEBIAN/conffiles
+	cd .build/deb && printf 'Source: s4listen\n\nPackage: s4listen\nArchitecture: any\n' > debian/control && \
+		dpkg-shlibdeps -O root/usr/bin/s4listen | sed 's/^shlibs:Depends=//' > depends
+	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' -e "s/@DEPENDS@/$$(cat .build/deb/depends)/" \
+		-e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" packaging/debian/control > $(DEB_ROOT)/DEBIAN/control
+	cd $(DEB_ROOT) && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' -printf '%P\0' | sort -z | xargs -0 md5sum > DEBIAN/md5sums
+	fakeroot dpkg-deb --build -Zxz $(DEB_ROOT) $(DEB)
+	lintian --fail-on error --tag-display-limit 0 $(DEB)
+	@echo "deb: $(DEB)"
+
+# The package as a user gets it: unpacked into a temporary root (dpkg -x), its binary classifies
+# a sample with its own model (the model found beside the binary, as installed) and prints the
+# version in the file name; its contents hold every part. Needs `make deb` first.
+deb-check:
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; dpkg -x $(DEB) $$tmp; \
+	for path in usr/bin/s4listen usr/share/s4listen/default.safetensors usr/share/man/man1/s4listen.1.gz \
+		lib/systemd/system/s4listen.service lib/systemd/system/s4listen-wyoming.service etc/default/s4listen \
+		etc/default/s4listen-wyoming usr/share/bash-completion/completions/s4listen usr/share/zsh/vendor-completions/_s4listen \
+		usr/share/fish/vendor_completions.d/s4listen.fish usr/share/doc/s4listen/copyright; do \
+		[ -s $$tmp/$$path ] || { echo "deb-check: $$path missing from $(DEB)"; exit 1; }; done; \
+	[ "$$(S4LISTEN_MODEL= $$tmp/usr/bin/s4listen --version)" = "$(VERSION)" ] || { echo "deb-check: wrong version"; exit 1; }; \
+	line=$$(cd $$tmp && S4LISTEN_MODEL= ./usr/bin/s4listen classify $(CURDIR)/samples/yes.flac) || exit 1; \
+	echo "$$line" | grep -q '"label":"yes"' || { echo "deb-check: classify gave $$line"; exit 1; }; \
+	file=$$(cd $$tmp && S4LISTEN_MODEL= ./usr/bin/s4listen info | sed -n 's/^{"file":"\([^"]*\)".*/\1/p'); \
+	[ "$$file" = "$$tmp/usr/share/s4listen/default.safetensors" ] || { echo "deb-check: model $$file, not the packaged one"; exit 1; }; \
+	echo "deb-check: $(DEB) unpacked: every part there, version $(VERSION), classify samples/yes.flac → yes with $$file"
 
 bench: build
 	$(BIN) bench

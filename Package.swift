@@ -41,6 +41,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+        // Avahi's headers are in /usr/include; its pkg-config file adds only -D_REENTRANT, which SwiftPM refuses.
+        .systemLibrary(name: "CAvahi", providers: [.apt(["libavahi-client-dev"])]),
 
         // The numerics core: S4 set-up, kernels, recurrence and the network, up to the logits of a
         // window. No files, devices or processes.
@@ -63,11 +65,11 @@ let package = Package(
             dependencies: ["S4Core", .product(name: "Numerics", package: "swift-numerics")]
         ),
         // The detection loop (source → detector → events), the batch engine of `classify`, the daemon
-        // under systemd and the Wyoming server.
+        // under systemd and the Wyoming server (announced by zeroconf through Avahi).
         .target(
             name: "S4Service",
             dependencies: [
-                "S4Core", "S4Audio", "S4Detection",
+                "S4Core", "S4Audio", "S4Detection", "CAvahi",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -16,7 +16,7 @@ struct ServeCommand: AsyncParsableCommand {
             stops cleanly. Under systemd (Type=notify) it reports READY, WATCHDOG and STOPPING.
             Examples:
               s4listen serve                                  # tcp://127.0.0.1:10400
-              s4listen serve --uri tcp://0.0.0.0:10400        # the LAN (Home Assistant on another host)
+              s4listen serve --uri tcp://0.0.0.0:10400        # the LAN (Home Assistant on another host; announced by zeroconf)
               s4listen serve --uri unix:///run/s4listen-wyoming/wyoming.sock
             """)
 
@@ -41,6 +41,14 @@ struct ServeCommand: AsyncParsableCommand {
                 !$0.isEmpty
             })
     }
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Announce the server by zeroconf (Avahi) as _wyoming._tcp when it listens on a TCP address other than loopback.")
+    var zeroconf = true
+
+    @Option(help: "The name the server is announced under (default: \"s4listen on HOST\").")
+    var zeroconfName: String?
 
     @Option(help: "Clients served at once; more are sent an error and disconnected.")
     var maxClients: Int = 32
@@ -70,6 +78,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         do { _ = try WyomingEndpoint(uri: uri) } catch { throw ValidationError("--uri \(error)") }
         if words != nil && wakeWords.isEmpty { throw ValidationError("--words needs at least one word") }
+        if let zeroconfName, !ZeroconfService.nameBytes.contains(zeroconfName.utf8.count) {
+            throw ValidationError("--zeroconf-name must be 1 to 63 bytes long, got \(zeroconfName.utf8.count)")
+        }
     }
 
     func run() async throws {
@@ -94,6 +105,9 @@ struct ServeCommand: AsyncParsableCommand {
             reloader: ModelReloader(load: { try options.load().model }, logger: logger, notifier: notifier),
             detectorConfiguration: detectorConfiguration, wakeWords: wakeWords, limits: limits, maxClients: maxClients,
             notifier: notifier, logger: logger)
+        let service = ZeroconfService(endpoint: server.endpoint, name: zeroconfName ?? ZeroconfService.defaultName)
+        let announcer = zeroconf ? service.map { ZeroconfAnnouncer(service: $0, logger: logger) } : nil
+        defer { announcer?.stop() }
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
