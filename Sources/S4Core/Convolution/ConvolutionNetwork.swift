@@ -78,7 +78,7 @@ public struct ConvolutionNetwork: Sendable {
             if s == 0, let pooling = model.pooling, let boundaries {
                 let framePooler = FramePooler(pooling: pooling, boundaries: boundaries, width: h, chunkCapacity: rows)
                 pooler = framePooler
-                rows = framePooler.add(stageBuffers.hidden, rows: rows)
+                rows = framePooler.add(stageBuffers.hidden, rows: rows, firstFrame: 0)
                 trace.frames = Array(UnsafeBufferPointer(start: framePooler.frames, count: rows * h))
                 stageInput = UnsafePointer(framePooler.frames)
             }

@@ -7,8 +7,9 @@ import Numerics
 /// Channels are grouped in blocks of eight, one channel per SIMD lane, so every operation of the
 /// step is lane-wise (no horizontal sums) and a block reads its inputs from, and writes its outputs
 /// to, eight adjacent floats of a [T × H] row. Per block, M lanes each: DPLR `E_re E_im D_re D_im
-/// B̄_re B̄_im 2C_re 2C_im`, then per rank `P_re P_im 2R̃_re 2R̃_im`; diagonal `Ā_re Ā_im B̄_re B̄_im
-/// 2C_re 2C_im`. Lanes past H hold zeros.
+/// B̄_re B̄_im 2C_re 2C_im`, then per rank `P_re P_im 2R̃_re 2R̃_im`; diagonal `Ā_re Ā_im 2C̃_re
+/// −2C̃_im` with C̃ = C ⊙ B̄: its state is x̃ = x / B̄ (x̃ ← Ā x̃ + u), which gives the same output as
+/// x with two products fewer per mode and a third less to read. Lanes past H hold zeros.
 struct DiscreteLayer: Sendable {
     typealias Lanes = SIMD8<Float>
     static let laneCount = 8
@@ -31,7 +32,7 @@ struct DiscreteLayer: Sendable {
         rank = first.p.count
         isLowRank = first.isLowRank
         blockCount = (width + Self.laneCount - 1) / Self.laneCount
-        let fields = isLowRank ? 8 + 4 * rank : 6
+        let fields = isLowRank ? 8 + 4 * rank : 4
         blockStride = fields * modes
         var constants = [Lanes](repeating: .zero, count: blockStride * blockCount)
         var skip = [Lanes](repeating: .zero, count: blockCount)
@@ -49,7 +50,10 @@ struct DiscreteLayer: Sendable {
                 add(woodbury.e); add(woodbury.inverseDiagonal); add(discrete.bBar); add(twoC)
                 for (p, r) in zip(woodbury.p, woodbury.rTilde) { add(p); add(r, scale: 2) }
             case .diagonal(let a):
-                add(a); add(discrete.bBar); add(twoC)
+                add(a)
+                let twoCTilde = zip(twoC, discrete.bBar).map { $0 * $1 }
+                columns.append(twoCTilde.map(\.real))
+                columns.append(twoCTilde.map { -$0.imaginary })
             }
             for (f, column) in columns.enumerated() {
                 for (m, value) in column.enumerated() {

@@ -7,7 +7,7 @@ final class FramePooler {
     let width: Int
     /// The most frames one chunk can complete.
     let frameCapacity: Int
-    /// Frames completed by the last `add`, [frameCapacity × width].
+    /// Frames completed in the current chunk, [frameCapacity × width].
     let frames: UnsafeMutablePointer<Float>
     private let sums: UnsafeMutablePointer<Double>
     private var sampleIndex = 0
@@ -39,15 +39,17 @@ final class FramePooler {
         frameEnd = boundaries.start(ofFrame: 1)
     }
 
-    /// Takes `rows` rows of stage 0's output; returns how many frames they completed (in `frames`).
-    func add(_ output: UnsafePointer<Float>, rows: Int) -> Int {
+    /// Takes `rows` rows of stage 0's output; returns how many frames they completed, written to
+    /// `frames` from row `firstFrame` on (after those earlier slices of the chunk completed).
+    func add(_ output: UnsafePointer<Float>, rows: Int, firstFrame: Int) -> Int {
         var completed = 0
         for t in 0..<rows {
             let row = output + t &* width
             for j in 0..<width { sums[j] += Double(pooling.rectify(row[j])) }
             sampleIndex += 1
             if sampleIndex == frameEnd {
-                pooling.finishFrame(sums: sums, count: frameEnd - frameStart, width: width, into: frames + completed &* width)
+                pooling.finishFrame(
+                    sums: sums, count: frameEnd - frameStart, width: width, into: frames + (firstFrame + completed) &* width)
                 completed += 1
                 sums.update(repeating: 0, count: width)
                 frameIndex += 1

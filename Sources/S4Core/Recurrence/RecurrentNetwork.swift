@@ -20,7 +20,8 @@ public struct RecurrentNetwork: Sendable {
     }
 
     /// A zero state for one stream. `chunkCapacity` bounds how many samples are processed per
-    /// pass (and so the scratch memory); any input length is split into such chunks.
+    /// pass, so how many frames the frame stages take at once (and their scratch memory); any
+    /// input length is split into such chunks.
     public func makeState(chunkCapacity: Int = 160) -> RecurrentState {
         RecurrentState(network: self, chunkCapacity: chunkCapacity)
     }
@@ -29,7 +30,7 @@ public struct RecurrentNetwork: Sendable {
     public func process(_ samples: UnsafeBufferPointer<Float>, state: RecurrentState) {
         var offset = 0
         while offset < samples.count {
-            let rows = min(state.buffers[0].capacity, samples.count - offset)
+            let rows = min(state.chunkCapacity, samples.count - offset)
             processChunk(samples.baseAddress! + offset, rows: rows, state: state)
             offset += rows
         }
@@ -50,7 +51,7 @@ public struct RecurrentNetwork: Sendable {
         let normed = state.buffers[state.buffers.count - 1].normed
         var offset = 0
         while offset < samples.count {
-            let rows = min(state.buffers[0].capacity, samples.count - offset)
+            let rows = min(state.chunkCapacity, samples.count - offset)
             let frames = processChunk(samples.baseAddress! + offset, rows: rows, state: state)
             offset += rows
             guard frames > 0 else { continue }
@@ -59,19 +60,28 @@ public struct RecurrentNetwork: Sendable {
         }
     }
 
-    /// One chunk through every stage; the number of final-feature rows it completed (samples for
-    /// one stage, frames otherwise), which are left in the last stage's `normed`.
+    /// One chunk through every stage: stage 0 in slices of at most `inputSliceCapacity` samples
+    /// (its [T × H] buffers then stay in the first-level cache however long the chunk), then the
+    /// frames the whole chunk completed through the frame stages together (one matrix product per
+    /// map for all of them). Returns that number of frames, left in the last stage's `normed`
+    /// (0 for one stage, whose features go straight to the head's mean).
     @discardableResult
     private func processChunk(_ samples: UnsafePointer<Float>, rows: Int, state: RecurrentState) -> Int {
-        model.standardize(samples, into: state.input, count: rows)
-        run(stage: 0, state.input, rows: rows, state: state)
-        state.advance(samples: rows)
-        guard let pooler = state.pooler else {
-            finish(state.buffers[0].hidden, rows: rows, state: state)
-            return rows
+        var frames = 0
+        var offset = 0
+        while offset < rows {
+            let slice = min(state.buffers[0].capacity, rows - offset)
+            model.standardize(samples + offset, into: state.input, count: slice)
+            run(stage: 0, state.input, rows: slice, state: state)
+            if let pooler = state.pooler {
+                frames += pooler.add(state.buffers[0].hidden, rows: slice, firstFrame: frames)
+            } else {
+                finish(state.buffers[0].hidden, rows: slice, state: state)
+            }
+            offset += slice
         }
-        let frames = pooler.add(state.buffers[0].hidden, rows: rows)
-        guard frames > 0 else { return 0 }
+        state.advance(samples: rows)
+        guard let pooler = state.pooler, frames > 0 else { return 0 }
         var input = UnsafePointer(pooler.frames)
         for s in 1..<stages.count {
             run(stage: s, input, rows: frames, state: state)

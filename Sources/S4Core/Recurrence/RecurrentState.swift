@@ -7,9 +7,12 @@ public final class RecurrentState {
     let ssmStates: [[UnsafeMutablePointer<DiscreteLayer.Lanes>]]
     private let stateSizes: [[Int]]
     let scratch: UnsafeMutablePointer<DiscreteLayer.Lanes>
-    /// Standardised samples of one chunk, stage 0's input.
+    /// The most samples one pass takes (`RecurrentNetwork.makeState`).
+    let chunkCapacity: Int
+    /// Standardised samples of one slice of a chunk, stage 0's input.
     let input: UnsafeMutablePointer<Float>
-    /// Per stage: chunk buffers (stage 0 in samples, later stages in frames).
+    /// Per stage: buffers for a slice of a chunk (stage 0, in samples) or for the frames of a
+    /// whole chunk (the frame stages).
     let buffers: [StageBuffers]
     /// Between stage 0 and stage 1 (nil for one stage), with the frames it completed in a chunk.
     let pooler: FramePooler?
@@ -21,27 +24,33 @@ public final class RecurrentState {
 
     init(network: RecurrentNetwork, chunkCapacity: Int) {
         precondition(chunkCapacity > 0)
+        self.chunkCapacity = chunkCapacity
+        let sliceCapacity = min(chunkCapacity, Self.inputSliceCapacity)
         let model = network.model
         stateSizes = network.stages.map { $0.map { $0.stateStride * $0.blockCount } }
         ssmStates = stateSizes.map { $0.map { .allocate(capacity: $0) } }
         scratch = .allocate(capacity: max(1, network.stages.joined().map(\.scratchCount).max() ?? 1))
-        input = .allocate(capacity: chunkCapacity)
+        input = .allocate(capacity: sliceCapacity)
         if let pooling = model.pooling, let boundaries = network.boundaries {
             let pooler = FramePooler(
                 pooling: pooling, boundaries: boundaries, width: model.stages[0].width,
                 chunkCapacity: chunkCapacity)
             self.pooler = pooler
             buffers = model.stages.indices.map {
-                StageBuffers(capacity: $0 == 0 ? chunkCapacity : pooler.frameCapacity, width: model.stages[$0].width)
+                StageBuffers(capacity: $0 == 0 ? sliceCapacity : pooler.frameCapacity, width: model.stages[$0].width)
             }
         } else {
             pooler = nil
-            buffers = [StageBuffers(capacity: chunkCapacity, width: model.stages[0].width)]
+            buffers = [StageBuffers(capacity: sliceCapacity, width: model.stages[0].width)]
         }
         head = MeanPool(width: model.stages[model.stages.count - 1].width)
         frameLogits = .allocate(capacity: (pooler?.frameCapacity ?? 1) * model.decoder.outputCount)
         reset()
     }
+
+    /// Samples stage 0 runs at once: 128 rows of its widest buffers (the bank's 64 channels) are
+    /// 32 KB, within a first-level data cache.
+    static let inputSliceCapacity = 128
 
     deinit {
         ssmStates.joined().forEach { $0.deallocate() }

@@ -17,6 +17,11 @@ extension DiscreteLayer {
                 Self.stepLowRank(
                     k, modes: modes, rank: rank, skip: skip[block], state: state, scratch: scratch,
                     input: input, output: output, stride: stride, count: count, lanes: lanes)
+            } else if lanes == Self.laneCount {
+                // A constant lane count: the full-width loads and stores, with no branch in the loop.
+                Self.stepDiagonal(
+                    k, modes: modes, skip: skip[block], state: state,
+                    input: input, output: output, stride: stride, count: count, lanes: Self.laneCount)
             } else {
                 Self.stepDiagonal(
                     k, modes: modes, skip: skip[block], state: state,
@@ -165,27 +170,85 @@ extension DiscreteLayer {
         }
     }
 
-    /// x ← Ā ⊙ x + B̄u, y = 2Re(C x) + D u.
+    /// x̃ ← Ā ⊙ x̃ + u, y = 2Re(C̃ x̃) + D u (x̃ = x / B̄, C̃ = C ⊙ B̄: `DiscreteLayer`). Over a chunk,
+    /// four modes at a time are held in registers for all its steps, so T steps read each mode's
+    /// constants and state once, not T times, and their terms are added to the output rows after
+    /// D u. A single step runs through the modes once with y in a register. Both add the modes'
+    /// terms to y in mode order, so chunking changes no bit.
     @inline(__always)
     static func stepDiagonal(
         _ k: UnsafePointer<Lanes>, modes m: Int, skip: Lanes, state: UnsafeMutablePointer<Lanes>,
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         stride: Int, count: Int, lanes: Int
     ) {
-        let aRe = k, aIm = k + m, bRe = k + 2 &* m, bIm = k + 3 &* m, cRe = k + 4 &* m, cIm = k + 5 &* m
-        let xRe = state, xIm = state + m
-        for t in 0..<count {
-            let u = load(input + t &* stride, lanes: lanes)
-            var y0 = skip * u, y1 = Lanes.zero
+        if count == 1 {
+            let u = load(input, lanes: lanes)
+            var y = skip * u
             for j in 0..<m {
-                let re = fma(aRe[j], xRe[j], fma(-aIm[j], xIm[j], bRe[j] * u))
-                let im = fma(aRe[j], xIm[j], fma(aIm[j], xRe[j], bIm[j] * u))
-                xRe[j] = re
-                xIm[j] = im
-                y0 = fma(cRe[j], re, y0)
-                y1 = fma(cIm[j], im, y1)
+                var mode = DiagonalMode(k, modes: m, state: state, index: j)
+                y = mode.step(u, adding: y)
+                mode.save(to: state, modes: m, index: j)
             }
-            store(y0 - y1, to: output + t &* stride, lanes: lanes)
+            store(y, to: output, lanes: lanes)
+            return
         }
+        for t in 0..<count {
+            store(skip * load(input + t &* stride, lanes: lanes), to: output + t &* stride, lanes: lanes)
+        }
+        var j = 0
+        while j &+ 4 <= m {
+            var m0 = DiagonalMode(k, modes: m, state: state, index: j)
+            var m1 = DiagonalMode(k, modes: m, state: state, index: j &+ 1)
+            var m2 = DiagonalMode(k, modes: m, state: state, index: j &+ 2)
+            var m3 = DiagonalMode(k, modes: m, state: state, index: j &+ 3)
+            for t in 0..<count {
+                let u = load(input + t &* stride, lanes: lanes), row = output + t &* stride
+                let y = m0.step(u, adding: load(row, lanes: lanes))
+                store(m3.step(u, adding: m2.step(u, adding: m1.step(u, adding: y))), to: row, lanes: lanes)
+            }
+            m0.save(to: state, modes: m, index: j)
+            m1.save(to: state, modes: m, index: j &+ 1)
+            m2.save(to: state, modes: m, index: j &+ 2)
+            m3.save(to: state, modes: m, index: j &+ 3)
+            j &+= 4
+        }
+        while j < m {
+            var mode = DiagonalMode(k, modes: m, state: state, index: j)
+            for t in 0..<count {
+                let row = output + t &* stride
+                store(mode.step(load(input + t &* stride, lanes: lanes), adding: load(row, lanes: lanes)), to: row, lanes: lanes)
+            }
+            mode.save(to: state, modes: m, index: j)
+            j &+= 1
+        }
+    }
+}
+
+/// One mode of a diagonal layer in registers: Ā = a + i·b and C̃ = c − i·d as stored
+/// (`DiscreteLayer`), the state x̃ = r + i·i.
+private struct DiagonalMode {
+    typealias Lanes = DiscreteLayer.Lanes
+    let a, b, c, d: Lanes
+    var r, i: Lanes
+
+    @inline(__always)
+    init(_ k: UnsafePointer<Lanes>, modes m: Int, state: UnsafePointer<Lanes>, index j: Int) {
+        a = k[j]; b = k[m &+ j]; c = k[2 &* m &+ j]; d = k[3 &* m &+ j]
+        r = state[j]; i = state[m &+ j]
+    }
+
+    @inline(__always)
+    func save(to state: UnsafeMutablePointer<Lanes>, modes m: Int, index j: Int) {
+        state[j] = r
+        state[m &+ j] = i
+    }
+
+    /// x̃ ← Ā x̃ + u; y plus the mode's term 2Re(C̃ x̃).
+    @inline(__always)
+    mutating func step(_ u: Lanes, adding y: Lanes) -> Lanes {
+        let next = DiscreteLayer.fma(a, r, DiscreteLayer.fma(-b, i, u))
+        i = DiscreteLayer.fma(a, i, b * r)
+        r = next
+        return DiscreteLayer.fma(c, r, DiscreteLayer.fma(d, i, y))
     }
 }
