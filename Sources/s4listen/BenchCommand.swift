@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import S4Audio
 import S4Core
@@ -11,8 +10,10 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure speed on one thread: seconds of computation per second of audio, and GFLOP/s.",
         discussion: "Runs the model per sample, in chunks, and in convolution mode over noise at --rate, and "
-            + "gives each stage's share of the chunked time and of the operations. With --random the model "
-            + "is a randomly initialised one of the given size instead.")
+            + "gives each stage's share of the chunked time and of the operations, and the share of the "
+            + "core's FMA peak (a single-threaded OpenBLAS sgemm's rate) reached. Times are the thread's CPU "
+            + "time, the best of --repeats runs. With --random the model is a randomly initialised one of "
+            + "the given size instead.")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -24,6 +25,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Chunk length for the chunked mode, in milliseconds (10 ms: a typical capture period).")
     var chunkMilliseconds: Double = 10
+
+    @Option(help: "Runs of each measurement; the fastest counts.")
+    var repeats: Int = 3
 
     @Option(help: "Benchmark a random model instead, stage 0 of this size: LAYERSxWIDTHxSTATE, e.g. 6x128x64.")
     var random: String?
@@ -38,6 +42,7 @@ struct BenchCommand: ParsableCommand {
         guard chunkMilliseconds.isFinite, chunkMilliseconds > 0, chunkMilliseconds <= 1000 else {
             throw ValidationError("--chunk-milliseconds must be in (0, 1000]")
         }
+        guard (1...100).contains(repeats) else { throw ValidationError("--repeats must be in 1...100") }
         guard supportedSampleRates.contains(rate) else {
             throw ValidationError(AudioSourceError.unsupportedRate(source: "--rate", rate: rate).description)
         }
@@ -52,14 +57,14 @@ struct BenchCommand: ParsableCommand {
         let recurrent = RecurrentNetwork(model: model, sampleRate: sampleRate)
 
         let chunk = max(1, Int(chunkMilliseconds / 1000 * sampleRate))
-        let perSample = Self.time(recurrent, audio: audio, chunk: 1)
-        let chunked = Self.time(recurrent, audio: audio, chunk: chunk)
+        let perSample = time(recurrent, audio: audio, chunk: 1)
+        let chunked = time(recurrent, audio: audio, chunk: chunk)
 
         let window = model.windowLength(forSampleRate: sampleRate)
         var convolution: ConvolutionNetwork!
-        let setUp = Self.time { convolution = ConvolutionNetwork(model: model, sampleRate: sampleRate, length: window) }
+        let setUp = Self.cpuSeconds { convolution = ConvolutionNetwork(model: model, sampleRate: sampleRate, length: window) }
         let windows = max(1, audioSamples / window)
-        let convolutionTime = Self.time {
+        let convolutionTime = fastest {
             for w in 0..<windows {
                 let start = (w * window) % max(1, audio.count - window + 1)
                 _ = convolution.logits(Array(audio[start..<min(audio.count, start + window)]))
@@ -73,7 +78,7 @@ struct BenchCommand: ParsableCommand {
         // stages have the rest.
         let frontEndTime =
             model.stages.count > 1
-            ? Self.time(RecurrentNetwork(model: Self.frontEnd(of: model), sampleRate: sampleRate), audio: audio, chunk: chunk)
+            ? time(RecurrentNetwork(model: Self.frontEnd(of: model), sampleRate: sampleRate), audio: audio, chunk: chunk)
             : chunked
         let stageTimes = model.stages.count > 1 ? [frontEndTime, max(0, chunked - frontEndTime)] : [chunked]
         let rows: [(String, Double, Double, Double)] = [
@@ -84,11 +89,12 @@ struct BenchCommand: ParsableCommand {
                 model.convolutionFlops(length: window, sampleRate: sampleRate).reduce(0, +) * Double(windows)
             ),
         ]
+        let peak = LinearMap.fmaPeak(time: Self.cpuSeconds)
         if json {
             var fields: [(String, JSONLine)] = [
                 ("model", .string(source)), ("parameters", .integer(model.parameterCount)),
                 ("sample_rate", .integer(rate)), ("chunk_samples", .integer(chunk)), ("threads", .integer(1)),
-                ("convolution_setup_seconds", .number(setUp)),
+                ("convolution_setup_seconds", .number(setUp)), ("fma_peak_gflops", .number(peak / 1e9)),
             ]
             for (name, time, audio, flops) in rows {
                 fields.append(
@@ -98,6 +104,7 @@ struct BenchCommand: ParsableCommand {
                             ("seconds_per_audio_second", .number(time / audio)),
                             ("times_real_time", .number(audio / time)),
                             ("gflops", .number(flops / time / 1e9)),
+                            ("peak_share", .number(flops / time / peak)),
                         ])
                     ))
             }
@@ -115,13 +122,16 @@ struct BenchCommand: ParsableCommand {
                 ))
             try JSONLine.object(fields).emit()
         } else {
-            print("model: \(source) (\(model.parameterCount) parameters), \(rate) Hz, one thread")
-            print("mode          s/audio-s   x real time   GFLOP/s")
+            print("model: \(source) (\(model.parameterCount) parameters), \(rate) Hz, one thread, best of \(repeats)")
+            print(String(format: "FMA peak (OpenBLAS sgemm, one thread): %.1f GFLOP/s", peak / 1e9))
+            print("mode          s/audio-s   x real time   GFLOP/s   of peak")
             for (name, time, audio, flops) in rows {
                 let label = name == "chunked" ? "chunked/\(chunk)" : name
                 print(
                     label.padding(toLength: 13, withPad: " ", startingAt: 0)
-                        + String(format: " %9.4f   %11.1f   %7.2f", time / audio, audio / time, flops / time / 1e9))
+                        + String(
+                            format: " %9.4f   %11.1f   %7.2f   %6.1f%%", time / audio, audio / time, flops / time / 1e9,
+                            100 * flops / time / peak))
             }
             print(String(format: "convolution set-up (kernels at %d Hz, %d samples): %.2f s", rate, window, setUp))
             for s in stageTimes.indices {
@@ -168,10 +178,11 @@ struct BenchCommand: ParsableCommand {
         return index == 0 ? flops[0] / total : flops.dropFirst().reduce(0, +) / total
     }
 
-    /// Seconds to stream `audio` through `network` in chunks of `chunk` samples.
-    static func time(_ network: RecurrentNetwork, audio: [Float], chunk: Int) -> Double {
+    /// Seconds to stream `audio` through `network` in chunks of `chunk` samples, from a zero state.
+    func time(_ network: RecurrentNetwork, audio: [Float], chunk: Int) -> Double {
         let state = network.makeState(chunkCapacity: chunk)
-        return time {
+        return fastest {
+            state.reset()
             audio.withUnsafeBufferPointer { all in
                 var offset = 0
                 while offset < all.count {
@@ -183,9 +194,22 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    static func time(_ body: () -> Void) -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    /// The fastest of `repeats` runs of `body`, in CPU seconds.
+    func fastest(_ body: () -> Void) -> Double {
+        (0..<repeats).map { _ in Self.cpuSeconds(body) }.min()!
     }
+
+    /// CPU seconds this thread spends in `body`: its cost, without the time spent waiting for a
+    /// core on a busy machine (on an idle one the two agree).
+    static func cpuSeconds(_ body: () -> Void) -> Double {
+        func now() -> Double {
+            var time = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+            return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+        }
+        let start = now()
+        body()
+        return now() - start
+    }
+
 }
