@@ -37,7 +37,7 @@ CLIPS        ?= $(SHARED_DATA)/test
 SEED         ?= 1
 NOISE        ?= $(dir $(abspath $(CLIPS)))_background_noise_
 
-.PHONY: all deps py-env build demo test lint unit-check install install-files uninstall deb deb-check bench stream-eval model-eval threshold-sweep train-model val-clips py-test fuzz fixtures clean
+.PHONY: all deps py-env build demo test lint unit-check install install-files uninstall deb deb-check bench peer-bench stream-eval model-eval threshold-sweep train-model val-clips py-test fuzz fixtures clean
 
 all: build
 
@@ -194,6 +194,11 @@ deb-check:
 
 bench: build
 	$(BIN) bench
+
+# Speed against openWakeWord's streaming front end (the teacher's ONNX files, onnxruntime, one
+# thread) and `s4listen bench` on the same audio, 80 ms chunks, best of 3 each; prints the ratio.
+peer-bench: build py-env
+	$(PYTHON) tools/peer_bench.py
 
 # Streaming benchmark (docs/benchmarks.md): a 30-minute command scene from CLIPS, negative speech
 # and sounds (NEGATIVES' test folders), plain and noisy, at 16 and 48 kHz, the scene through a
