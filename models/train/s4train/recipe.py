@@ -96,11 +96,13 @@ class PhaseSettings:
     kind: str = "clip"                # "clip" | "stream"
     init_model: str = ""              # stream: start from this model file (relative to the recipe)
     steps_per_epoch: int = 0          # stream: batches of fresh streams per epoch
+    hardest_weight: float = 0.0       # stream: weight of each stream's hardest _nothing_ frames
+    hardest_frames: int = 10          # (stream_loss.py): 0 while learning the words, > 0 after
 
 
 # Settings only a stream phase reads: a clip phase's record leaves them out, so that what it
 # learns from (and the checkpoints it resumes) did not change when stream phases came.
-STREAM_ONLY = ("kind", "init_model", "steps_per_epoch")
+STREAM_ONLY = ("kind", "init_model", "steps_per_epoch", "hardest_weight", "hardest_frames")
 
 
 # Phase settings a resumed phase may change: how long it runs and where it writes the result.
@@ -206,9 +208,11 @@ class Recipe:
             if p.kind == "clip" and (p.init_model or p.steps_per_epoch or kinds.get(p.init_from) == "stream"):
                 raise SystemExit(f"phase {p.name}: a clip phase starts from a clip phase, and has no "
                                  f"init_model or steps_per_epoch")
-            if p.kind == "stream" and (p.steps_per_epoch <= 0 or p.frozen_frames or (p.init_from and p.init_model)):
+            if p.kind == "stream" and (p.steps_per_epoch <= 0 or p.frozen_frames or (p.init_from and p.init_model)
+                                       or p.hardest_weight < 0 or p.hardest_frames < 1):
                 raise SystemExit(f"phase {p.name}: a stream phase needs steps_per_epoch > 0, no "
-                                 f"frozen_frames, and at most one of init_from and init_model")
+                                 f"frozen_frames, at most one of init_from and init_model, hardest_weight "
+                                 f">= 0 and hardest_frames >= 1")
             if not 0 < p.kd_alpha <= 1 or p.kd_temperature <= 0:
                 raise SystemExit(f"phase {p.name}: kd_alpha must be in (0, 1] and kd_temperature > 0, "
                                  f"got {p.kd_alpha}, {p.kd_temperature}")

@@ -145,7 +145,7 @@ def train_stream_phase(recipe, phase) -> dict:
             batch = batches.batch(step, phase.batch_size)
             logits = model(batch.x.to(device), step_scale=cfg.sample_rate / batch.declared)
             loss, parts = max_pool_loss(logits, batch.labels.to(device), batch.spans.to(device), nothing,
-                                        s.nothing_weight, s.hardest_weight, s.hardest_frames)
+                                        s.nothing_weight, phase.hardest_weight, phase.hardest_frames)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

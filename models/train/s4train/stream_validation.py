@@ -36,8 +36,7 @@ def evaluate_streams(model, streams, rates, cfg, device, batch_size: int = 8) ->
         for i in range(0, len(streams), batch_size):
             batch = make_batch(streams[i:i + batch_size], f_in, float(f_in), tau, cfg)
             logits = model(batch.x.to(device), step_scale=model.cfg.sample_rate / f_in).cpu()
-            value, _ = max_pool_loss(logits, batch.labels, batch.spans, nothing, cfg.nothing_weight,
-                                     cfg.hardest_weight, cfg.hardest_frames)
+            value, _ = max_pool_loss(logits, batch.labels, batch.spans, nothing, cfg.nothing_weight)
             loss, n_batches = loss + float(value), n_batches + 1
             guess = logits.argmax(-1)
             is_nothing = (batch.labels == nothing) & (batch.spans < 0)

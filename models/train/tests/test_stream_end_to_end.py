@@ -1,6 +1,7 @@
 """tests/recipes/tiny_stream.toml through `python -m s4train train`: a stream phase from a clip
 model file (its head replaced by a frame head), no teacher built, validation figures, the model
-file, a rerun that finds it finished, and the refusals of a stream phase's settings."""
+file, a hard-negative phase from the first one's weights, a rerun that finds both finished, and
+the refusals of a stream phase's settings."""
 
 import os
 
@@ -35,6 +36,8 @@ def test_the_tiny_stream_recipe_runs_end_to_end(tmp_path, speech_commands, negat
     main(argv)
     out = capsys.readouterr().out
     assert "teacher" not in out and "nothing-acc" in out
+    first, hard = out.split("stream phase hard")
+    assert "hardest" not in first and "hardest" in hard        # only the second phase's loss has it
     path = str(tmp_path / "runs" / "stream" / "model.safetensors")
     meta = read_metadata(path)
     assert meta["head"]["pooling"] == "frame" and meta["labels"] == STREAM_LABELS
@@ -53,7 +56,10 @@ def test_the_tiny_stream_recipe_runs_end_to_end(tmp_path, speech_commands, negat
     before = os.path.getmtime(str(tmp_path / "runs" / "stream" / "last.pt"))
     main(argv)                                       # finished: nothing trained again
     assert os.path.getmtime(str(tmp_path / "runs" / "stream" / "last.pt")) == before
-    assert "resumed from" in capsys.readouterr().out
+    assert capsys.readouterr().out.count("resumed from") == 2
+    hard_meta = read_metadata(str(tmp_path / "runs" / "hard" / "model.safetensors"))
+    assert hard_meta["trained_on"]["init_from"]["phase"] == "stream"
+    assert hard_meta["trained_on"]["recipe"]["phases"][1]["hardest_weight"] == 1.0
     again = str(tmp_path / "again.safetensors")                # the export command on its checkpoint
     main(["export", str(tmp_path / "runs" / "stream" / "last.pt"), again])
     assert read_metadata(again)["head"]["pooling"] == "frame" and "val_stream_score" in read_metadata(again)["metrics"]
@@ -75,6 +81,8 @@ def test_the_frame_head_starts_from_the_clip_heads_rows(tmp_path, speech_command
     (["phases.0.kind=\"video\""], "is not \"clip\" or \"stream\""),
     (["phases.0.kind=\"clip\""], "a clip phase starts from a clip phase"),
     (["stream.pause_min=0.1"], "span_after"),
+    (["phases.1.hardest_weight=-1.0"], "hardest_weight"),
+    (["phases.1.hardest_frames=0"], "hardest_frames"),
 ])
 def test_stream_phase_settings_refused(sets, message):
     with pytest.raises(SystemExit, match=message):

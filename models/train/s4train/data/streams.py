@@ -75,8 +75,6 @@ class StreamConfig:
     span_before: float = 0.1         # the target span around a command's energy end (s)
     span_after: float = 0.3
     nothing_weight: float = 1.0      # the loss: weight of the _nothing_ frames' mean cross-entropy
-    hardest_weight: float = 0.0      # and of each stream's hardest _nothing_ frames' (stream_loss.py)
-    hardest_frames: int = 10
     val_streams: int = 48            # validation: fixed streams of validation speakers and carve
     val_seconds: float = 10.0
     threshold: float = 0.5           # events: the engine's rule (events.py, EventRule)
