@@ -122,7 +122,7 @@ install-files:
 	install -Dm644 docs/s4listen.1 $(DESTDIR)$(MANDIR)/man1/s4listen.1
 	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
 		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d
-	$(BIN) --generate-completion-script bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/s4listen
+	$(BIN) --generate-completion-script bash | sed '1{/^#!/d}' > $(DESTDIR)$(DATADIR)/bash-completion/completions/s4listen
 	$(BIN) --generate-completion-script zsh > $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_s4listen
 	$(BIN) --generate-completion-script fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/s4listen.fish
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
@@ -175,9 +175,10 @@ deb: build
 	lintian --fail-on error --tag-display-limit 0 $(DEB)
 	@echo "deb: $(DEB)"
 
-# The package as a user gets it: unpacked into a temporary root (dpkg -x), its binary classifies
-# a sample with its own model (the model found beside the binary, as installed) and prints the
-# version in the file name; its contents hold every part. Needs `make deb` first.
+# The package as a user gets it: unpacked into a temporary root (dpkg -x), its binary, found on
+# PATH and run from /, classifies a sample with its own model (found beside the binary, as
+# installed) and prints the version in the file name; its contents hold every part. Needs
+# `make deb` first.
 deb-check:
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; dpkg -x $(DEB) $$tmp; \
 	for path in usr/bin/s4listen usr/share/s4listen/default.safetensors usr/share/man/man1/s4listen.1.gz \
@@ -186,9 +187,9 @@ deb-check:
 		usr/share/fish/vendor_completions.d/s4listen.fish usr/share/doc/s4listen/copyright; do \
 		[ -s $$tmp/$$path ] || { echo "deb-check: $$path missing from $(DEB)"; exit 1; }; done; \
 	[ "$$(S4LISTEN_MODEL= $$tmp/usr/bin/s4listen --version)" = "$(VERSION)" ] || { echo "deb-check: wrong version"; exit 1; }; \
-	line=$$(cd $$tmp && S4LISTEN_MODEL= ./usr/bin/s4listen classify $(CURDIR)/samples/yes.flac) || exit 1; \
+	line=$$(cd / && PATH=$$tmp/usr/bin:$$PATH S4LISTEN_MODEL= s4listen classify $(CURDIR)/samples/yes.flac) || exit 1; \
 	echo "$$line" | grep -q '"label":"yes"' || { echo "deb-check: classify gave $$line"; exit 1; }; \
-	file=$$(cd $$tmp && S4LISTEN_MODEL= ./usr/bin/s4listen info | sed -n 's/^{"file":"\([^"]*\)".*/\1/p'); \
+	file=$$(cd / && PATH=$$tmp/usr/bin:$$PATH S4LISTEN_MODEL= s4listen info | sed -n 's/^{"file":"\([^"]*\)".*/\1/p'); \
 	[ "$$file" = "$$tmp/usr/share/s4listen/default.safetensors" ] || { echo "deb-check: model $$file, not the packaged one"; exit 1; }; \
 	echo "deb-check: $(DEB) unpacked: every part there, version $(VERSION), classify samples/yes.flac → yes with $$file"
 

@@ -10,9 +10,12 @@ struct ModelOptions: ParsableArguments {
         name: .long, help: "Model file (.safetensors). Default: $S4LISTEN_MODEL, then the bundled models/default.safetensors.")
     var model: String?
 
-    /// Where the bundled default is looked for, in order.
+    /// Where the bundled default is looked for, in order: beside the executable as installed or as
+    /// built, then the working directory. The executable is /proc/self/exe: argv[0] is a bare
+    /// name when the shell found the program on PATH.
     static func bundledCandidates() -> [String] {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable = URL(fileURLWithPath: path).resolvingSymlinksInPath().deletingLastPathComponent()
         return [
             executable.appendingPathComponent("../share/s4listen/default.safetensors").standardized.path,
             // A build tree: .build/<config>/s4listen → the package's models/.

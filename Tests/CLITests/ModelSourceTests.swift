@@ -25,6 +25,16 @@ import Testing
         #expect(result.stderr.contains("cannot read model file \(Self.missing): No such file or directory"), "\(result.stderr)")
     }
 
+    /// Run by its bare name from PATH, in another directory (argv[0] then says nothing of where it
+    /// is), the binary still finds the bundled model beside it.
+    @Test func theBundledModelIsFoundWhenRunFromPath() throws {
+        let folder = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().path
+        let result = try Program.run("sh", ["-c", "cd / && PATH=\"$0:$PATH\" S4LISTEN_MODEL= exec s4listen info", folder])
+        #expect(result.status == 0, "\(result.stderr)")
+        let bundled = CLI.packageRoot.appendingPathComponent("models/default.safetensors").standardized.path
+        #expect(result.stdout.hasPrefix("{\"file\":\"\(bundled)\""), "\(result.stdout.prefix(200))")
+    }
+
     @Test func infoHonoursTheEnvironmentAndTheCommandLineWins() throws {
         let fromEnvironment = try CLI.run(["info"], environment: ["S4LISTEN_MODEL": CLI.model])
         #expect(fromEnvironment.exited(0), "\(fromEnvironment.stderr)")
