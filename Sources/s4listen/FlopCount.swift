@@ -11,8 +11,8 @@ extension S4Stage {
             let channels = layer.channels
             let m = Double(channels[0].modeCount), r = Double(channels[0].p.count)
             // Per mode: E⊙x 6, per rank 16 (two real dots, two updates), D⊙s + B̄u 10, output 4 (DPLR);
-            // Ā⊙x + B̄u 10, output 4 (diagonal).
-            let ssmPerChannel = channels[0].isLowRank ? m * (20 + 16 * r) : m * 14
+            // Ā⊙x̃ + u 7, output 4 (diagonal, its state rescaled by B̄: RecurrentStep.swift).
+            let ssmPerChannel = channels[0].isLowRank ? m * (20 + 16 * r) : m * 11
             total += h * (ssmPerChannel + 2)
             if case .block(let block) = layer { total += 5 * h + 2 * h * Double(block.output.outputCount) }
         }
