@@ -44,12 +44,16 @@ let package = Package(
         // Avahi's headers are in /usr/include; its pkg-config file adds only -D_REENTRANT, which SwiftPM refuses.
         .systemLibrary(name: "CAvahi", providers: [.apt(["libavahi-client-dev"])]),
 
+        // The diagonal S4 step in 512-bit vectors, used at run time where the processor has AVX-512
+        // (C: a Swift module is compiled for one processor). Optimised in every configuration, as the core.
+        .target(name: "CS4Step", cSettings: [.unsafeFlags(["-O2"])]),
+
         // The numerics core: S4 set-up, kernels, recurrence and the network, up to the logits of a
         // window. No files, devices or processes.
         .target(
             name: "S4Core",
             dependencies: [
-                "CFFTW3", "COpenBLAS",
+                "CFFTW3", "COpenBLAS", "CS4Step",
                 .product(name: "Numerics", package: "swift-numerics"),
             ],
             swiftSettings: coreSettings

@@ -74,6 +74,38 @@ import Testing
             outputsDiffering == 0 && statesDiffering == 0, "\(outputsDiffering) outputs, \(statesDiffering) state lanes differ")
     }
 
+    /// On a processor with AVX-512 two full blocks at a time run in 512-bit vectors (`runPair`,
+    /// C): the same bits as each block through the Swift step, in any chunking. 16 channels, 7 modes.
+    @Test(.enabled(if: wideStepAvailable)) func wideStepEqualsTheBlockStep() {
+        let width = 16, length = 700
+        let channels = (0..<width).map { h in
+            randomChannel(stateSize: 14, diagonal: true, method: .zoh, step: 0.01 * (1 + Double(h)), seed: UInt64(50 + h))
+        }
+        let layer = DiscreteLayer(channels: channels, stepScale: 1)
+        var rng = SeededGenerator(seed: 10)
+        let input = (0..<(length * width)).map { _ in Float(rng.normal()) }
+        let reference = layer.run(input, width: width, chunks: [1, 128, 3])
+        var output = [Float](repeating: 0, count: input.count)
+        var state = [DiscreteLayer.Lanes](repeating: .zero, count: layer.stateStride * layer.blockCount)
+        input.withUnsafeBufferPointer { i in
+            output.withUnsafeMutableBufferPointer { o in
+                state.withUnsafeMutableBufferPointer { s in
+                    var start = 0
+                    for count in [1, 128, 3, 1, 128, 3, 436] {
+                        layer.runPair(
+                            block: 0, state: s.baseAddress!, input: i.baseAddress! + start * width,
+                            output: o.baseAddress! + start * width, stride: width, count: count)
+                        start += count
+                    }
+                }
+            }
+        }
+        let outputsDiffering = zip(output, reference.output).filter { $0 != $1 }.count
+        let statesDiffering = zip(state, reference.state).filter { $0 != $1 }.count
+        #expect(
+            outputsDiffering == 0 && statesDiffering == 0, "\(outputsDiffering) outputs, \(statesDiffering) state lanes differ")
+    }
+
     /// Recurrent mode equals convolution mode over a whole 16000-sample window for a random
     /// 3-layer model. Both run in Float; they differ in summation order (FFT vs recurrence) through
     /// three layers of LayerNorm, GELU and GLU, so they agree to Float rounding amplified by depth (measured

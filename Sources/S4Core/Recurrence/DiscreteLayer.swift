@@ -1,3 +1,4 @@
+import CS4Step
 import Numerics
 
 /// The H channels of one layer discretised at one Δ scale, as Float constants laid out for the
@@ -24,6 +25,9 @@ struct DiscreteLayer: Sendable {
     let constants: [Lanes]
     /// D, per block.
     let skip: [Lanes]
+    /// Whether two full blocks at a time run in 512-bit vectors (`runPair`): a diagonal layer on a
+    /// processor with AVX-512.
+    let hasWideStep: Bool
 
     init(channels: [SSMChannel], stepScale: Double) {
         let first = channels[0]
@@ -31,6 +35,7 @@ struct DiscreteLayer: Sendable {
         modes = first.modeCount
         rank = first.p.count
         isLowRank = first.isLowRank
+        hasWideStep = !isLowRank && wideStepAvailable
         blockCount = (width + Self.laneCount - 1) / Self.laneCount
         let fields = isLowRank ? 8 + 4 * rank : 4
         blockStride = fields * modes
@@ -71,3 +76,6 @@ struct DiscreteLayer: Sendable {
     /// Lanes of scratch space the step needs.
     var scratchCount: Int { 2 * modes + rank }
 }
+
+/// Whether this processor runs the 512-bit diagonal step (`CS4Step`): asked once.
+let wideStepAvailable = s4_step_wide_available()

@@ -121,11 +121,20 @@ struct RecurrentSSM: SSMOperator {
 
     func apply(layer i: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int) {
         let layer = layers[i]
-        for block in 0..<layer.blockCount {
-            let firstChannel = block &* DiscreteLayer.laneCount
-            layer.run(
-                block: block, state: states[i] + block &* layer.stateStride, scratch: scratch,
-                input: input + firstChannel, output: output + firstChannel, stride: width, count: rows)
+        var block = 0
+        while block < layer.blockCount {
+            let firstChannel = block &* DiscreteLayer.laneCount, state = states[i] + block &* layer.stateStride
+            if layer.hasWideStep && firstChannel &+ 2 &* DiscreteLayer.laneCount <= layer.width {
+                layer.runPair(
+                    block: block, state: state, input: input + firstChannel, output: output + firstChannel,
+                    stride: width, count: rows)
+                block &+= 2
+            } else {
+                layer.run(
+                    block: block, state: state, scratch: scratch, input: input + firstChannel,
+                    output: output + firstChannel, stride: width, count: rows)
+                block &+= 1
+            }
         }
     }
 }

@@ -1,3 +1,5 @@
+import CS4Step
+
 /// The per-sample S4 recurrence in Float for one block of eight channels over `count` samples of
 /// a [T × H] buffer (rows `stride` floats apart). The state is carried in place, so running a
 /// signal in chunks of any size gives the same result, bit for bit, as running it sample by sample.
@@ -26,6 +28,29 @@ extension DiscreteLayer {
                 Self.stepDiagonal(
                     k, modes: modes, skip: skip[block], state: state,
                     input: input, output: output, stride: stride, count: count, lanes: lanes)
+            }
+        }
+    }
+
+    /// Blocks `block` and `block + 1`, both full, at once in 512-bit vectors (`hasWideStep`): the
+    /// diagonal step of `stepDiagonal` in C (`CS4Step`), the same bits twice as wide.
+    func runPair(
+        block: Int, state: UnsafeMutablePointer<Lanes>, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        stride: Int, count: Int
+    ) {
+        let floats = Self.laneCount
+        constants.withUnsafeBufferPointer { constants in
+            skip.withUnsafeBufferPointer { skip in
+                constants.baseAddress!.withMemoryRebound(to: Float.self, capacity: constants.count &* floats) { k in
+                    skip.baseAddress!.withMemoryRebound(to: Float.self, capacity: skip.count &* floats) { d in
+                        state.withMemoryRebound(to: Float.self, capacity: 2 &* stateStride &* floats) { s in
+                            let first = block &* blockStride &* floats, second = first &+ blockStride &* floats
+                            s4_step_diagonal_pair(
+                                k + first, k + second, modes, d + block &* floats, d + (block &+ 1) &* floats, s,
+                                s + stateStride &* floats, input, output, stride, count)
+                        }
+                    }
+                }
             }
         }
     }
