@@ -12,6 +12,14 @@ import Glibc
 @Suite struct ZeroconfTests {
     static let script = CLI.packageRoot.appendingPathComponent("tools/zeroconf_check.sh").path
 
+    /// A DNS-SD instance name is one DNS label: 1 to 63 bytes.
+    @Test(arguments: ["", String(repeating: "ä", count: 32)])
+    func aNameThatIsNotOneLabelIsAUsageError(name: String) throws {
+        let result = try CLI.run(["serve", "--uri", "tcp://0.0.0.0:1", "--zeroconf-name", name])
+        #expect(result.exited(64), "\(result.stderr)")
+        #expect(result.stderr.contains("--zeroconf-name must be 1 to 63 bytes long, got \(name.utf8.count)"), "\(result.stderr)")
+    }
+
     @Test func theAnnouncementCarriesTypeNameAndPort() throws {
         let needed = ["/usr/bin/unshare", "/usr/bin/dbus-daemon", "/usr/sbin/avahi-daemon", "/usr/bin/avahi-browse"]
         let missing = needed.filter { !FileManager.default.isExecutableFile(atPath: $0) }
