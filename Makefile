@@ -37,7 +37,7 @@ CLIPS        ?= $(SHARED_DATA)/test
 SEED         ?= 1
 NOISE        ?= $(dir $(abspath $(CLIPS)))_background_noise_
 
-.PHONY: all deps py-env build demo test lint unit-check install install-files uninstall deb deb-check bench peer-bench stream-eval model-eval threshold-sweep train-model val-clips py-test fuzz fixtures clean
+.PHONY: all deps py-env build demo test lint unit-check install install-files uninstall deb deb-check bench peer-bench stream-eval model-eval listen-cost threshold-sweep train-model val-clips py-test fuzz fixtures clean
 
 all: build
 
@@ -217,6 +217,11 @@ MODEL        ?= models/default.safetensors
 TEST_CLIPS   ?= $(SHARED_DATA)/test
 model-eval: build py-env
 	$(PYTHON) tools/model_eval.py --model $(MODEL) --clips $(TEST_CLIPS)
+
+# What `listen` costs on an hour of continuous audio against bench's chunked figure for MODEL,
+# and its resident memory over the run (tools/listen_cost.py).
+listen-cost: build py-env
+	$(PYTHON) tools/listen_cost.py --model $(MODEL)
 
 # Reproduces models/default.safetensors from the shared data on this project's machine (CPU, two
 # threads, about 1 h 10 min: models/README.md) by its recipe, models/train/recipes/default.toml

@@ -6,7 +6,8 @@ For each rate the clips are resampled with sox (the *input* changes rate; s4list
 file. Two figures, as in the model card:
   ten-word accuracy: over the clips of the ten command words, the share labelled with their
                      own word (labelling one `_unknown_` or `_silence_` counts as wrong);
-  12-class accuracy: over all clips, ten words plus `_unknown_` and `_silence_`.
+  12-class accuracy: over all clips, ten words plus `_unknown_` and `_silence_` (a streaming
+                     model's `_nothing_` is the right answer for both).
 Prints a Markdown table, then one JSON line with every figure (fractions 0–1).
 
     python3 tools/model_eval.py --model models/default.safetensors \
@@ -24,7 +25,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from s4train.vocabulary import COMMANDS, read_manifest
+from s4train.vocabulary import COMMANDS, NOTHING, read_manifest
 
 DEFAULT_RATES = "8000,11025,16000,22050,44100,48000"
 
@@ -72,8 +73,12 @@ def classify(binary: str, model: str, items, jobs: int, mode: str) -> dict[str, 
 
 def score(items, predicted: dict[str, str]) -> dict:
     words = [(p, l) for p, l in items if l in COMMANDS]
-    ten = sum(predicted[p] == l for p, l in words) / max(1, len(words))
-    twelve = sum(predicted[p] == l for p, l in items) / max(1, len(items))
+
+    def right(path, label):
+        return predicted[path] == label or (label not in COMMANDS and predicted[path] == NOTHING)
+
+    ten = sum(right(p, l) for p, l in words) / max(1, len(words))
+    twelve = sum(right(p, l) for p, l in items) / max(1, len(items))
     return {"ten_word": ten, "twelve_class": twelve, "word_clips": len(words), "clips": len(items)}
 
 

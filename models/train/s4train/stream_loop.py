@@ -23,7 +23,7 @@ from s4train.checkpoint import starting_weights
 from s4train.data.augment import FrameMask
 from s4train.data.clips import SAMPLE_RATE, input_stats, load_clips, require_same_held_out, speaker_split
 from s4train.data.negatives import VALIDATION_CARVE, split_train
-from s4train.data.streams import NOTHING, STREAM_LABELS, StreamBatches, load_sources, validation_streams
+from s4train.data.streams import StreamBatches, load_sources, validation_streams
 from s4train.evaluate import count_parameters
 from s4train.export import load_model
 from s4train.loop import cosine_warmup
@@ -31,7 +31,7 @@ from s4train.models.stages import StagesConfig, StagesModel, param_groups
 from s4train.phase_book import PhaseBook, log, open_phase, write_model
 from s4train.stream_loss import max_pool_loss
 from s4train.stream_validation import best_stream_epoch, evaluate_streams, stream_score
-from s4train.vocabulary import LABELS
+from s4train.vocabulary import LABELS, NOTHING, STREAM_LABELS
 
 NEGATIVES_SOURCES = ("speechocean762 (Zhang et al., 2021; OpenSLR 101), "
                      "ESC-50 (Piczak, 2015; CC0 / CC BY clips)")
@@ -161,7 +161,7 @@ def train_stream_phase(recipe, phase) -> dict:
                     + f") lr {sched.get_last_lr()[0]:.2e} "
                     f"rate {batch.f_in} (as {batch.declared:.0f}) {(time.time() - t_ep) / (b + 1):.2f}s/step")
         t_train, t_ev = time.time() - t_ep, time.time()
-        figures = evaluate_streams(model, val, run.eval_rates, s, device, run.eval_batch_size)
+        figures = evaluate_streams(model, val, run.eval_rates, s, device, s.val_batch_size)
         t_eval = time.time() - t_ev
         history.append({"epoch": epoch + 1, "train_loss": run_loss / phase.steps_per_epoch, "val": figures,
                         "steps": phase.steps_per_epoch, "train_s": t_train, "eval_s": t_eval})

@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from s4train.data.streams import NOTHING, STREAM_LABELS, make_batch
+from s4train.data.streams import make_batch
 from s4train.events import EventRule, detect, score_events
 from s4train.stream_loss import max_pool_loss
+from s4train.vocabulary import NOTHING, STREAM_LABELS
 
 
 @torch.no_grad()

@@ -14,8 +14,11 @@ import os
 
 # The ten command words.
 COMMANDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
-# A model's labels in the order of its logits: the commands, then the two that are not.
+# A clip head's labels in the order of its logits: the commands, then the two that are not.
 LABELS = COMMANDS + ["_unknown_", "_silence_"]
+# A streaming (frame) head's: the commands, then the one label of every frame that ends none.
+NOTHING = "_nothing_"
+STREAM_LABELS = COMMANDS + [NOTHING]
 
 
 def is_command(label: str) -> bool:

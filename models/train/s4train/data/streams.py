@@ -41,11 +41,9 @@ from s4train.data.clips import SAMPLE_RATE, Item, load_audio
 from s4train.data.resample import resample
 from s4train.data.words import word_span
 from s4train.ops.frames import frame_bounds
-from s4train.vocabulary import COMMANDS
+from s4train.vocabulary import COMMANDS, NOTHING, STREAM_LABELS
 
 IGNORE = -100           # a frame the loss leaves out (cross_entropy's ignore_index)
-NOTHING = "_nothing_"   # the frame head's no-command label
-STREAM_LABELS = COMMANDS + [NOTHING]
 KINDS = ("command", "unknown", "speech", "sound")
 
 
@@ -77,6 +75,7 @@ class StreamConfig:
     nothing_weight: float = 1.0      # the loss: weight of the _nothing_ frames' mean cross-entropy
     val_streams: int = 48            # validation: fixed streams of validation speakers and carve
     val_seconds: float = 10.0
+    val_batch_size: int = 8          # validation streams a forward pass (a clip batch is larger)
     threshold: float = 0.5           # events: the engine's rule (events.py, EventRule)
     smoothing_s: float = 0.05
     activity_floor: float = 0.2
