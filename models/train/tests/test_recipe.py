@@ -69,7 +69,7 @@ def test_the_default_recipe_is_the_makefiles_train_model(index, old):
     # the phase as recorded (to_dict, learns: a clip phase leaves out the stream phases' settings,
     # at their defaults here, so checkpoints from before those settings existed still resume)
     assert (phase.kind, phase.init_model, phase.steps_per_epoch) == ("clip", "", 0)
-    assert "stream" not in recipe.to_dict() and "stream" not in recipe.learns(phase)
+    assert "stream" not in recipe.learns(phase)
     assert {k: v for k, v in recipe.to_dict()["phases"][index].items()
             if k not in ("name", "out_dir", "init_from", "export")} == \
         {k: a[k] for k in ("epochs", "lr", "ssm_lr", "weight_decay", "warmup_steps", "label_smoothing",
@@ -82,9 +82,20 @@ def test_the_default_recipe_is_the_makefiles_train_model(index, old):
         assert os.path.join(recipe.in_runs(source.out_dir), "last.pt") == from_project(a["init_from"])
     else:
         assert not phase.init_from
-    if a["export"]:
-        assert recipe.export_path(phase) == from_project(a["export"])
-    assert len(recipe.phases) == 2
+    if a["export"]:   # the clip classifier the Makefile shipped: now the stream phases' start
+        assert recipe.export_path(phase) == os.path.join(recipe.in_runs(phase.out_dir), "model.safetensors")
+        assert recipe.export_path(recipe.phases[-1]) == from_project(a["export"])
+    assert [p.kind for p in recipe.phases] == ["clip", "clip", "stream", "stream"]
+
+
+def test_the_default_recipes_stream_phases_start_from_the_clip_classifier():
+    recipe = Recipe.load(DEFAULT)
+    stream, hard = recipe.phases[2:]
+    assert (stream.init_from, hard.init_from) == ("everything", "stream")
+    assert stream.hardest_weight == 0 and hard.hardest_weight > 0      # words first, then silence
+    assert all(p.freeze_front_end_epochs >= p.epochs for p in (stream, hard))
+    assert recipe.export_path(hard) == os.path.normpath(os.path.join(PROJECT, "..", "default.safetensors"))
+    assert recipe.to_dict()["stream"]["span_after"] == 0.3
 
 
 def test_the_default_recipes_teacher_is_the_makefiles():

@@ -9,11 +9,10 @@ import pytest
 import torch
 
 from s4train.__main__ import main
-from s4train.data.streams import STREAM_LABELS
 from s4train.export import export_model, load_model, read_metadata
 from s4train.models.stages import StagesConfig, StagesModel
 from s4train.recipe import Recipe
-from s4train.vocabulary import LABELS
+from s4train.vocabulary import LABELS, STREAM_LABELS
 
 TINY_STREAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes", "tiny_stream.toml")
 
@@ -87,14 +86,3 @@ def test_the_frame_head_starts_from_the_clip_heads_rows(tmp_path, speech_command
 def test_stream_phase_settings_refused(sets, message):
     with pytest.raises(SystemExit, match=message):
         Recipe.load(TINY_STREAM, sets)
-
-
-def test_the_stream_recipe_starts_from_the_shipped_network():
-    here = os.path.dirname(os.path.abspath(__file__))
-    stream = Recipe.load(os.path.join(here, "..", "recipes", "stream.toml"))
-    default = Recipe.load(os.path.join(here, "..", "recipes", "default.toml"))
-    (phase,) = stream.phases
-    assert phase.kind == "stream" and phase.freeze_front_end_epochs >= phase.epochs
-    assert stream.from_recipe(phase.init_model) == os.path.normpath(os.path.join(here, "..", "..", "default.safetensors"))
-    assert stream.model == default.model and stream.data == default.data     # its network, its split
-    assert stream.to_dict()["stream"]["span_after"] == 0.3
