@@ -59,31 +59,18 @@ import Testing
     /// one pass for a single step). 11 channels (a partial block of lanes) and 7 modes (a group
     /// of four and three left over); the state must end equal too.
     @Test func diagonalStepIsTheSameInAnyChunking() {
-        let width = 11, length = 1000
-        let channels = (0..<width).map { h in
-            randomChannel(stateSize: 14, diagonal: true, method: .zoh, step: 0.01 * (1 + Double(h)), seed: UInt64(30 + h))
-        }
-        let layer = DiscreteLayer(channels: channels, stepScale: 1)
-        var rng = SeededGenerator(seed: 9)
-        let input = (0..<(length * width)).map { _ in Float(rng.normal()) }
+        let width = 11
+        let (layer, input) = Self.diagonalLayer(width: width, length: 1000, seed: 30)
         let single = layer.run(input, width: width, chunks: [1])
         let chunked = layer.run(input, width: width, chunks: [128, 3, 1, 200, 7])
-        let outputsDiffering = zip(chunked.output, single.output).filter { $0 != $1 }.count
-        let statesDiffering = zip(chunked.state, single.state).filter { $0 != $1 }.count
-        #expect(
-            outputsDiffering == 0 && statesDiffering == 0, "\(outputsDiffering) outputs, \(statesDiffering) state lanes differ")
+        #expect(Self.bitsDiffering(chunked, single) == nil)
     }
 
     /// On a processor with AVX-512 two full blocks at a time run in 512-bit vectors (`runPair`,
     /// C): the same bits as each block through the Swift step, in any chunking. 16 channels, 7 modes.
     @Test(.enabled(if: wideStepAvailable)) func wideStepEqualsTheBlockStep() {
-        let width = 16, length = 700
-        let channels = (0..<width).map { h in
-            randomChannel(stateSize: 14, diagonal: true, method: .zoh, step: 0.01 * (1 + Double(h)), seed: UInt64(50 + h))
-        }
-        let layer = DiscreteLayer(channels: channels, stepScale: 1)
-        var rng = SeededGenerator(seed: 10)
-        let input = (0..<(length * width)).map { _ in Float(rng.normal()) }
+        let width = 16
+        let (layer, input) = Self.diagonalLayer(width: width, length: 700, seed: 50)
         let reference = layer.run(input, width: width, chunks: [1, 128, 3])
         var output = [Float](repeating: 0, count: input.count)
         var state = [DiscreteLayer.Lanes](repeating: .zero, count: layer.stateStride * layer.blockCount)
@@ -100,10 +87,26 @@ import Testing
                 }
             }
         }
-        let outputsDiffering = zip(output, reference.output).filter { $0 != $1 }.count
-        let statesDiffering = zip(state, reference.state).filter { $0 != $1 }.count
-        #expect(
-            outputsDiffering == 0 && statesDiffering == 0, "\(outputsDiffering) outputs, \(statesDiffering) state lanes differ")
+        #expect(Self.bitsDiffering((output, state), reference) == nil)
+    }
+
+    /// A diagonal layer of `width` channels of 7 modes (a group of four and three more) and
+    /// `length` rows of noise for it.
+    static func diagonalLayer(width: Int, length: Int, seed: UInt64) -> (DiscreteLayer, [Float]) {
+        let channels = (0..<width).map { h in
+            randomChannel(stateSize: 14, diagonal: true, method: .zoh, step: 0.01 * (1 + Double(h)), seed: seed + UInt64(h))
+        }
+        var rng = SeededGenerator(seed: seed)
+        return (DiscreteLayer(channels: channels, stepScale: 1), (0..<(length * width)).map { _ in Float(rng.normal()) })
+    }
+
+    /// How many outputs and state lanes of two runs differ, or nil where none does.
+    static func bitsDiffering(
+        _ run: (output: [Float], state: [DiscreteLayer.Lanes]), _ reference: (output: [Float], state: [DiscreteLayer.Lanes])
+    ) -> String? {
+        let outputs = zip(run.output, reference.output).filter { $0 != $1 }.count
+        let states = zip(run.state, reference.state).filter { $0 != $1 }.count
+        return outputs == 0 && states == 0 ? nil : "\(outputs) outputs, \(states) state lanes differ"
     }
 
     /// Recurrent mode equals convolution mode over a whole 16000-sample window for a random
