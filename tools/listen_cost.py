@@ -6,8 +6,9 @@ run, which must stay flat (one recurrent state, whatever the stream's length).
 The stream: --hours of the negatives' test speech and sounds one after another (looped to
 length) over background noise 10 dB under them, so that the detector has speech to listen to all
 along, written as a WAV at --rate and read by `listen --input`. Its CPU time (user + system, from
-wait4) is compared with the best of three `bench --json` runs (chunked, the chunk `listen` reads
-a file in); its RSS is read from /proc every second.
+wait4) is compared with the best of three `bench --json` runs in chunks of LISTEN_CHUNK samples
+(what the streaming detector takes at once from a file's reads); its RSS is read from /proc every
+second.
 
     python3 tools/listen_cost.py [--model M] [--hours 1] [--rate 16000]
 """
@@ -25,6 +26,8 @@ from s4train.data.negatives import read_negatives
 from streams import HERE, RATE, negative_stream, resample, write_wav
 
 NOISE_SNR_DB = 10
+# StreamingDetector's largest piece: a file is read in larger blocks, fed in pieces of this size.
+LISTEN_CHUNK = 1024
 
 
 def build_stream(negatives, noise, hours, rate, work):
@@ -68,8 +71,10 @@ def run_listen(binary, model, wav):
 
 
 def best_bench(binary, model, rate):
-    """The best of three `bench --json` chunked figures (seconds per audio second)."""
-    command = [binary, "bench", "--json", "--rate", str(rate)] + (["--model", model] if model else [])
+    """The best of three `bench --json` chunked figures (seconds per audio second) in chunks of
+    LISTEN_CHUNK samples."""
+    command = [binary, "bench", "--json", "--rate", str(rate), "--chunk-milliseconds",
+               str(1000 * LISTEN_CHUNK / rate)] + (["--model", model] if model else [])
     runs = [json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
             for _ in range(3)]
     return min(r["chunked"]["seconds_per_audio_second"] for r in runs), runs[0]["chunk_samples"]
