@@ -36,7 +36,7 @@ from pathlib import Path
 
 from det_curve import THRESHOLDS, write_det
 from s4train.data.negatives import read_negatives, split_train
-from s4train.stream_scoring import THRESHOLD_RULE, choose_threshold, det_rows, reported, score
+from s4train.stream_scoring import THRESHOLD_RULE, choose_threshold, det_rows, reported, same_events, score
 from streams import (
     HERE,
     RATE,
@@ -105,33 +105,6 @@ def run_all(args, streams, work, rates, sources):
             if name != "scene":
                 (work / f"{name}_{rate}.wav").unlink(missing_ok=True)
     return {(name, source, rate): events for (name, source, rate, _, _), events in zip(runs, results)}
-
-
-# Event fields that name the run rather than the audio: the wall-clock time and the source.
-RUN_FIELDS = ("time", "source")
-
-
-# Numbers of two sources' events may differ by this much, relative: a read of several frames goes
-# through the frame stack as one matrix product, which BLAS sums in another order than a frame
-# alone (docs/numerics.md: 1e-5 of the logits), so a file's 4096-sample reads and ALSA's 20 ms
-# periods can print a posterior's last digit differently. Labels and times must be equal.
-SOURCE_TOLERANCE = 1e-5
-
-
-def same_events(a, b):
-    """Whether two event lists are the same, field by field as printed but for RUN_FIELDS, their
-    numbers within SOURCE_TOLERANCE."""
-    def same(x, y):
-        if isinstance(x, dict) and isinstance(y, dict):
-            return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
-        if isinstance(x, float) or isinstance(y, float):
-            return isinstance(x, (int, float)) and isinstance(y, (int, float)) and \
-                abs(x - y) <= SOURCE_TOLERANCE * max(abs(x), abs(y), 1e-30)
-        return x == y
-
-    def strip(events):
-        return [{k: v for k, v in e.items() if k not in RUN_FIELDS} for e in events]
-    return len(a) == len(b) and all(same(x, y) for x, y in zip(strip(a), strip(b)))
 
 
 def report(args, streams, events, rates, sources, threshold):

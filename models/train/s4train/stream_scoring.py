@@ -1,6 +1,7 @@
 """How the events of one `s4listen listen --all` run are scored against a stream's truth: what a
-threshold reports, the scene's figures, the DET rows over thresholds and the rule that chooses
-a threshold from validation streams. Torch-free: tools/stream_eval.py and the tests use it.
+threshold reports, the scene's figures, the DET rows over thresholds, the rule that chooses
+a threshold from validation streams, and whether two sources gave the same events. Torch-free:
+tools/stream_eval.py and the tests use it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,33 @@ def det_rows(scene, negatives, thresholds):
             row["false_alarms_per_hour"][name] = len(reported(events, t)) / (seconds / 3600)
         rows.append(row)
     return rows
+
+
+# Event fields that name the run rather than the audio: the wall-clock time and the source.
+RUN_FIELDS = ("time", "source")
+
+
+# Numbers of two sources' events may differ by this much, relative: a read of several frames goes
+# through the frame stack as one matrix product, which BLAS sums in another order than a frame
+# alone (docs/numerics.md: 1e-5 of the logits), so a file's 4096-sample reads and ALSA's 20 ms
+# periods can print a posterior's last digit differently. Labels and times must be equal.
+SOURCE_TOLERANCE = 1e-5
+
+
+def same_events(a, b):
+    """Whether two event lists are the same, field by field as printed but for RUN_FIELDS, their
+    numbers within SOURCE_TOLERANCE."""
+    def same(x, y):
+        if isinstance(x, dict) and isinstance(y, dict):
+            return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+        if isinstance(x, float) or isinstance(y, float):
+            return isinstance(x, (int, float)) and isinstance(y, (int, float)) and \
+                abs(x - y) <= SOURCE_TOLERANCE * max(abs(x), abs(y), 1e-30)
+        return x == y
+
+    def strip(events):
+        return [{k: v for k, v in e.items() if k not in RUN_FIELDS} for e in events]
+    return len(a) == len(b) and all(same(x, y) for x, y in zip(strip(a), strip(b)))
 
 
 # The validation rule's limits: false alarms per hour on the plain negative speech, the plain

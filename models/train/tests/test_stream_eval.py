@@ -1,6 +1,6 @@
 """make stream-eval's logic that is more than glue: the negatives' validation carve, and the offline
 scoring of one `listen --all` run (what a threshold reports, the scene's score, the DET rows), and
-the rule that chooses a threshold from them."""
+the rule that chooses a threshold from them, and the comparison of two sources' events."""
 
 import csv
 import os
@@ -8,7 +8,7 @@ import os
 import pytest
 
 from s4train.data.negatives import VALIDATION_CARVE, read_carve, split_train
-from s4train.stream_scoring import choose_threshold, det_rows, reported, score
+from s4train.stream_scoring import choose_threshold, det_rows, reported, same_events, score
 
 SHARED_NEGATIVES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared",
                                 "data", "negatives")
@@ -104,3 +104,15 @@ def test_the_rule_takes_the_lowest_threshold_quiet_enough_at_every_rate():
     assert choose_threshold([at_16k, at_48k]) == 0.95     # 0.9 is too loud at 48 kHz (noisy speech: not ruled)
     loud = [rule_row(0.5, 0.0, sounds=2.0), rule_row(0.9, 0.0, scene=4.0)]
     assert choose_threshold([loud]) is None
+
+
+def test_sources_agree_within_the_tolerance_but_not_on_labels_or_times():
+    def heard(nothing, start=1.5, label="go", source="file"):
+        return [{"type": "detection", "label": label, "score": 0.99, "start": start, "end": 1.8,
+                 "scores": {label: 0.99, "_nothing_": nothing}, "source": source, "time": source}]
+    file = heard(1.41256e-4)
+    assert same_events(file, heard(1.41255e-4, source="ALSA device s4scene"))    # the last digit
+    assert not same_events(file, heard(1.4e-4))                                   # more than that
+    assert not same_events(file, heard(1.41256e-4, start=1.51))
+    assert not same_events(file, heard(1.41256e-4, label="no"))
+    assert not same_events(file, file + file)
