@@ -92,6 +92,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="s4cost-") as tmp:
         wav, seconds = build_stream(Path(args.negatives), Path(args.noise), args.hours, args.rate, Path(tmp))
         cpu, rss, events = run_listen(args.binary, args.model, wav)
+    if not rss:
+        raise SystemExit("listen ended before its memory could be read once: give it more --hours")
     bench, chunk = best_bench(args.binary, args.model, args.rate)
     listen = cpu / seconds
     settled = [m for t, m in rss if t >= 0.05 * rss[-1][0]] or [m for _, m in rss]
