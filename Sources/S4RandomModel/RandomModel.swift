@@ -26,6 +26,8 @@ public struct RandomModelConfiguration: Sendable {
     /// A streaming head (`.frame`, which needs `frames` and a `_` label such as `_nothing_`) or a
     /// clip head.
     public var headPooling = ModelMetadata.HeadPooling.mean
+    /// A streaming head's window in frames (`ModelMetadata.headWindowFrames`).
+    public var headWindowFrames = 1
 
     public init() {}
 }
@@ -44,11 +46,13 @@ extension RandomModelConfiguration {
         return configuration
     }
 
-    /// The same with a streaming head: labels the ten commands and `_nothing_`.
+    /// The same with a streaming head: labels the ten commands and `_nothing_`, a window of
+    /// four frames.
     public static var smallStreaming: RandomModelConfiguration {
         var configuration = smallStages
         configuration.labels = Vocabulary.commands + ["_nothing_"]
         configuration.headPooling = .frame
+        configuration.headWindowFrames = 4
         return configuration
     }
 }
@@ -151,7 +155,7 @@ extension S4Model {
         let metadata = ModelMetadata(
             labels: configuration.labels, sampleRate: configuration.sampleRate, inputMean: 0, inputStd: 0.1,
             clipSeconds: configuration.clipSeconds, stages: descriptions, pooling: configuration.frames?.pooling,
-            headPooling: configuration.headPooling, extra: extra)
+            headPooling: configuration.headPooling, headWindowFrames: configuration.headWindowFrames, extra: extra)
         return S4Model(
             metadata: metadata, stages: stages, pooling: pooling, finalNorm: layerNorm(last),
             decoder: linear(last, k, scale: 1 / Double(last).squareRoot()))

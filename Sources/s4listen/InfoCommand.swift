@@ -40,8 +40,9 @@ struct InfoCommand: ParsableCommand {
             ),
         ]
         if let pooling = m.pooling { fields.append(("frame_seconds", .number(pooling.frameSeconds))) }
+        fields.append(("head", .string(m.headPooling.rawValue)))
+        if m.headPooling == .frame { fields.append(("head_window_frames", .integer(m.headWindowFrames))) }
         fields += [
-            ("head", .string(m.headPooling.rawValue)),
             ("labels", .array(m.labels.map { .string($0) })),
             ("untrained", .bool(m.isUntrained)),
             // What `listen`, `classify` and `serve` use without --threshold.

@@ -40,14 +40,14 @@ import Testing
         #expect(relativeError(network.logits(state), try reference.values("rate_\(rate).logits")) < 1e-4)
     }
 
-    /// A streaming head (`stages_frame`, an S4D bank and a frame stage with head.pooling "frame"):
-    /// the logits of every frame by the recurrence, one state through the input, against PyTorch's
+    /// A streaming head (`stages_frame`, an S4D bank and a frame stage with head.pooling "frame",
+    /// a window of 3 frames): the logits of every frame by the recurrence, one state through the input, against PyTorch's
     /// float64 per-frame logits to 1e-4 of their scale, as for the clip heads; and convolution
     /// mode's final features at every frame likewise.
     @Test(arguments: [16000, 11025])
     func streamingHeadMatchesPyTorch(rate: Int) throws {
         let model = try S4Model(safetensors: try FixtureTests.load("stages_frame"))
-        #expect(model.metadata.headPooling == .frame)
+        #expect(model.metadata.headPooling == .frame && model.metadata.headWindowFrames == 3)
         let reference = try SafeTensors(bytes: try FixtureTests.load("stages_frame.reference"))
         let input = try reference.values("input_\(rate)").map(Float.init)
         let network = RecurrentNetwork(model: model, sampleRate: Double(rate))

@@ -7,8 +7,9 @@ import Testing
 /// A streaming head (`head.pooling: "frame"`): logits at every frame from one state carried
 /// through the stream (docs/model-format.md).
 @Suite struct StreamingHeadTests {
-    static func model(kernel: ModelMetadata.Kernel = .diag) -> S4Model {
+    static func model(kernel: ModelMetadata.Kernel = .diag, window: Int = 4) -> S4Model {
         var configuration = RandomModelConfiguration.smallStreaming
+        configuration.headWindowFrames = window
         configuration.stateSize = 16
         configuration.kernel = kernel
         configuration.discretization = kernel == .dplr ? .bilinear : .zoh
@@ -59,12 +60,30 @@ import Testing
         #expect(Array(after.suffix(alone.count)) != alone)
     }
 
+    /// A head's window of W frames gives at each frame the mean of the last W frames' logits
+    /// of the same network without one (of all so far at the start): the same sums in another
+    /// order, to 1e-6 of the logits' scale.
+    @Test func theWindowIsTheMeanOfTheLastFrames() throws {
+        let samples = StageTests.signal(count: 16000, rate: 16000, seed: 6)
+        let each = Self.frameLogits(Self.model(window: 1), samples, rate: 16000, chunks: [160, 33])
+        let windowed = Self.frameLogits(Self.model(window: 4), samples, rate: 16000, chunks: [160, 33])
+        try #require(each.count == 100 && windowed.count == 100)
+        let expected = each.indices.map { f in
+            let last = each[max(0, f - 3)...f]
+            return (0..<each[0].count).map { j in last.map { $0[j] }.reduce(0, +) / Float(last.count) }
+        }
+        let scale = each.joined().map(abs).max() ?? 1
+        let difference = zip(expected.joined(), windowed.joined()).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(difference <= 1e-6 * scale, "\(difference) of \(scale)")
+        #expect(windowed[0] == each[0] && windowed[5] != each[5])
+    }
+
     /// The decoder is affine, so the mean of the frames' logits over a window is the clip head's
     /// logits for it; convolution mode computes the latter independently (FFT kernels of each
     /// stage over the window), so streaming = convolution within the tolerance of that test.
     @Test(arguments: [(ModelMetadata.Kernel.diag, 16000.0), (.dplr, 44100), (.diag, 11025)])
     func meanOfFramesEqualsConvolution(kernel: ModelMetadata.Kernel, rate: Double) {
-        let model = Self.model(kernel: kernel)
+        let model = Self.model(kernel: kernel, window: 1)
         let length = model.windowLength(forSampleRate: rate)
         let window = StageTests.signal(count: length, rate: rate, seed: 9)
         let frames = Self.frameLogits(model, window, rate: rate, chunks: [160])
@@ -80,7 +99,7 @@ import Testing
     @Test func theHeadIsReadAndChecked() throws {
         let model = Self.model()
         let loaded = try S4Model(safetensors: model.safetensors())
-        #expect(loaded.metadata.headPooling == .frame)
+        #expect(loaded.metadata.headPooling == .frame && loaded.metadata.headWindowFrames == 4)
         #expect(loaded.metadata.labels.last == "_nothing_")
 
         func refused(_ edit: (inout [String: Any]) -> Void) -> String {
@@ -96,6 +115,18 @@ import Testing
         }
         #expect(refused { $0["labels"] = Vocabulary.commands + ["maybe"] }.contains("needs a label for no command"))
         #expect(refused { $0["head"] = ["norm": "layer", "norm_eps": 1e-5, "pooling": "max"] }.contains("head.pooling \"max\""))
+        for frames in [0, 1001] {
+            #expect(
+                refused { $0["head"] = ["norm": "layer", "norm_eps": 1e-5, "pooling": "frame", "window_frames": frames] }
+                    .contains("head.window_frames must be 1 to 1000, got \(frames)"))
+        }
+        #expect(
+            refused { $0["head"] = ["norm": "layer", "norm_eps": 1e-5, "pooling": "mean", "window_frames": 2] }
+                .contains("head.window_frames is for a streaming head"))
+        var older = (try? JSONSerialization.jsonObject(with: Data(model.metadata.json.utf8))) as? [String: Any] ?? [:]
+        older["head"] = ["norm": "layer", "norm_eps": 1e-5, "pooling": "frame"]
+        let olderText = String(decoding: (try? JSONSerialization.data(withJSONObject: older)) ?? Data(), as: UTF8.self)
+        #expect((try? ModelMetadata(json: olderText))?.headWindowFrames == 1, "a file from before windows: each frame's own")
         var oneStage = RandomModelConfiguration()
         oneStage.labels = Vocabulary.commands + ["_nothing_"]
         let flat = S4Model.random(oneStage)

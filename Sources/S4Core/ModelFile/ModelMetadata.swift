@@ -65,6 +65,11 @@ public struct ModelMetadata: Sendable, Equatable {
     public var headNorm: Norm
     public var headNormEpsilon: Double
     public var headPooling: HeadPooling
+    /// A streaming head's logits are the mean of the last this many frames' own (1: each frame's;
+    /// `head.window_frames`, 1 when absent): the clip head's mean over a sliding window.
+    public var headWindowFrames: Int
+    /// Where `headWindowFrames` may lie.
+    public static let headWindows: ClosedRange<Int> = 1...1000
     /// Set (`"untrained": true`) on models made by `S4Model.random`: their labels mean nothing.
     public var isUntrained: Bool
     /// The detection threshold chosen for this model on validation speakers (`make
@@ -82,12 +87,16 @@ public struct ModelMetadata: Sendable, Equatable {
     public init(
         labels: [String], sampleRate: Int, inputMean: Double, inputStd: Double, clipSeconds: Double,
         stages: [Stage], pooling: Pooling?, headNorm: Norm = .layer, headNormEpsilon: Double = 1e-5,
-        headPooling: HeadPooling = .mean, extra: [String: Any] = [:]
+        headPooling: HeadPooling = .mean, headWindowFrames: Int = 1, extra: [String: Any] = [:]
     ) {
+        precondition(
+            Self.headWindows.contains(headWindowFrames) && (headPooling == .frame || headWindowFrames == 1),
+            "a head window of \(headWindowFrames) frames (1...1000, and 1 for a clip head)")
         format = 2
         self.labels = labels; self.sampleRate = sampleRate; self.inputMean = inputMean; self.inputStd = inputStd
         self.clipSeconds = clipSeconds; self.stages = stages; self.pooling = pooling
         self.headNorm = headNorm; self.headNormEpsilon = headNormEpsilon; self.headPooling = headPooling
+        self.headWindowFrames = headWindowFrames
         isUntrained = extra["untrained"] as? Bool ?? false
         // Checked as init(json:) checks a file's, so that no file is written that could not be read back.
         let threshold = extra["detection_threshold"].map { ($0 as? NSNumber)?.doubleValue ?? .nan }
@@ -123,7 +132,9 @@ public struct ModelMetadata: Sendable, Equatable {
                 "log_floor": pooling.logFloor, "norm_eps": pooling.normEpsilon,
             ]
         }
-        object["head"] = ["norm": headNorm.rawValue, "norm_eps": headNormEpsilon, "pooling": headPooling.rawValue]
+        var head: [String: Any] = ["norm": headNorm.rawValue, "norm_eps": headNormEpsilon, "pooling": headPooling.rawValue]
+        if headPooling == .frame { head["window_frames"] = headWindowFrames }
+        object["head"] = head
         json = String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 
@@ -135,7 +146,7 @@ public struct ModelMetadata: Sendable, Equatable {
         return ModelMetadata(
             labels: labels, sampleRate: sampleRate, inputMean: inputMean, inputStd: inputStd,
             clipSeconds: clipSeconds, stages: stages, pooling: pooling, headNorm: headNorm,
-            headNormEpsilon: headNormEpsilon, headPooling: headPooling,
+            headNormEpsilon: headNormEpsilon, headPooling: headPooling, headWindowFrames: headWindowFrames,
             extra: object.filter { ["trained_on", "metrics", "untrained", "detection_threshold"].contains($0.key) })
     }
 
@@ -189,6 +200,7 @@ public struct ModelMetadata: Sendable, Equatable {
             headNorm = stage.norm
             headNormEpsilon = stage.normEpsilon
             headPooling = .mean
+            headWindowFrames = 1
             return
         }
         let entries = try top.field("stages", as: [[String: Any]].self)
@@ -231,6 +243,14 @@ public struct ModelMetadata: Sendable, Equatable {
         headNormEpsilon = try head.number("norm_eps")
         guard headNormEpsilon > 0 else { throw .invalidMetadata("head.norm_eps must be positive, got \(headNormEpsilon)") }
         headPooling = try head.choice("pooling", HeadPooling.self)
+        headWindowFrames = head.object["window_frames"] == nil ? 1 : try head.integer("window_frames")
+        guard Self.headWindows.contains(headWindowFrames) else {
+            throw .invalidMetadata("head.window_frames must be 1 to 1000, got \(headWindowFrames)")
+        }
+        guard headPooling == .frame || headWindowFrames == 1 else {
+            throw .invalidMetadata(
+                "head.window_frames is for a streaming head (head.pooling \"frame\"), not \"\(headPooling.rawValue)\"")
+        }
         if headPooling == .frame {
             guard stages.count > 1 else {
                 throw .invalidMetadata("head.pooling \"frame\" needs frame stages (a network of two or more)")

@@ -42,7 +42,8 @@ public struct RecurrentNetwork: Sendable {
 
     /// Feeds samples through a network with a streaming head, carrying the state through the
     /// whole stream: `frame` receives the logits of every frame completed, in order (a buffer
-    /// valid during the call). Chunks of any size give the same frames as single samples.
+    /// valid during the call; the mean over the head's window where it has one). Chunks of any
+    /// size give the same frames as single samples.
     public func stream(
         _ samples: UnsafeBufferPointer<Float>, state: RecurrentState, frame: (UnsafeBufferPointer<Float>) -> Void
     ) {
@@ -56,7 +57,15 @@ public struct RecurrentNetwork: Sendable {
             offset += rows
             guard frames > 0 else { continue }
             model.decoder.apply(normed, to: state.frameLogits, rows: frames)
-            for f in 0..<frames { frame(UnsafeBufferPointer(start: state.frameLogits + f &* k, count: k)) }
+            for f in 0..<frames {
+                let logits = state.frameLogits + f &* k
+                if let window = state.logitWindow {
+                    window.add(logits)
+                    frame(UnsafeBufferPointer(start: window.mean, count: k))
+                } else {
+                    frame(UnsafeBufferPointer(start: logits, count: k))
+                }
+            }
         }
     }
 

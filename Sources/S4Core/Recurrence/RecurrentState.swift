@@ -1,5 +1,6 @@
 /// The mutable state of one stream in recurrent mode: the SSM state of every channel of every
-/// layer of every stage, the partial frame being pooled, the head's running sum, and fixed scratch
+/// layer of every stage, the partial frame being pooled, the head's running sum or a streaming
+/// head's window of recent logits, and fixed scratch
 /// buffers. Its memory is fixed at creation and does not grow with the stream. Not thread-safe:
 /// one stream, one state.
 public final class RecurrentState {
@@ -19,6 +20,8 @@ public final class RecurrentState {
     private var head: MeanPool
     /// A streaming head's logits for the frames of one chunk, [frames × K].
     let frameLogits: UnsafeMutablePointer<Float>
+    /// A streaming head's window over its frames' logits (nil without one, or for a window of 1).
+    let logitWindow: LogitWindow?
     /// Samples seen since the last reset.
     public private(set) var sampleCount = 0
 
@@ -45,6 +48,8 @@ public final class RecurrentState {
         }
         head = MeanPool(width: model.stages[model.stages.count - 1].width)
         frameLogits = .allocate(capacity: (pooler?.frameCapacity ?? 1) * model.decoder.outputCount)
+        let window = model.metadata.headWindowFrames
+        logitWindow = window > 1 ? LogitWindow(frames: window, width: model.decoder.outputCount) : nil
         reset()
     }
 
@@ -66,6 +71,7 @@ public final class RecurrentState {
         }
         pooler?.reset()
         head.reset()
+        logitWindow?.reset()
         sampleCount = 0
     }
 

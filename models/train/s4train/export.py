@@ -143,6 +143,8 @@ def stages_metadata(model: StagesModel, trained_on=None, metrics=None) -> dict:
                                   log_floor=float(cfg.log_floor))
     meta["head"] = OrderedDict(norm=cfg.head_norm, norm_eps=float(cfg.head_norm_eps),
                                pooling=cfg.head_pooling)
+    if cfg.head_pooling == "frame":
+        meta["head"]["window_frames"] = int(cfg.head_window_frames)
     meta["trained_on"] = dict(trained_on or {})
     meta["metrics"] = dict(metrics or {})
     return meta
@@ -269,7 +271,7 @@ def stages_config_from_metadata(meta: dict) -> StagesConfig:
         front_init="legs" if front["kernel"] == "dplr" else "lin",
         frame_seconds=pool["frame_seconds"], rectifier=pool["rectifier"], log_floor=pool["log_floor"],
         frame_stages=frame, head_norm=meta["head"]["norm"], head_norm_eps=meta["head"]["norm_eps"],
-        head_pooling=meta["head"].get("pooling", "mean"),
+        head_pooling=meta["head"].get("pooling", "mean"), head_window_frames=meta["head"].get("window_frames", 1),
         dropout=0.0, labels=meta["labels"], sample_rate=meta["sample_rate"],
         clip_seconds=meta["clip_seconds"], input_mean=meta["input_mean"], input_std=meta["input_std"])
 

@@ -26,8 +26,9 @@ The two-stage (format 2) models stages_diag and stages_dplr get, for R = 16000 a
     rate_R.logits [K]
 
 stages_frame is stages_diag's network with a streaming head (`head.pooling: "frame"`, labels
-alpha, beta, gamma, _nothing_): the same keys, but rate_R.logits is [F, K], the decoder at every
-frame of one run from a zero state (frame k's logits after the samples of frames 0..k).
+alpha, beta, gamma, _nothing_, head.window_frames 3): the same keys, but rate_R.logits is [F, K],
+at every frame of one run from a zero state the mean of the decoder's logits of the last three
+frames (frame k's after the samples of frames 0..k).
 """
 
 from __future__ import annotations
@@ -133,12 +134,13 @@ def randomise(model: S4Model, g: torch.Generator):
 
 
 def stages_config(kind: str) -> StagesConfig:
-    """kind "diag", "dplr", or "frame" (diag with a streaming head and a no-command label)."""
+    """kind "diag", "dplr", or "frame" (diag with a streaming head over a window of 3 frames
+    and a no-command label)."""
     common = dict(front_width=4, front_state=8, frame_seconds=0.01, sample_rate=16000,
                   clip_seconds=0.25, labels=["alpha", "beta", "gamma"], input_mean=0.01,
                   input_std=0.2, dropout=0.0, log_floor=1e-8)
     if kind == "frame":
-        common.update(labels=["alpha", "beta", "gamma", "_nothing_"], head_pooling="frame")
+        common.update(labels=["alpha", "beta", "gamma", "_nothing_"], head_pooling="frame", head_window_frames=3)
     if kind in ("diag", "frame"):
         return StagesConfig(front_kernel="diag", front_discretization="zoh", front_init="filterbank",
                             rectifier="square",

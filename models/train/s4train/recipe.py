@@ -36,8 +36,9 @@ from s4train.data.streams import StreamConfig
 from s4train.models.stages import FrameStageConfig, StagesConfig
 
 # What the data and the phase's kind decide (a stream phase's head is a frame head with the
-# stream labels), not the recipe.
-DERIVED_MODEL_FIELDS = ("labels", "sample_rate", "clip_seconds", "input_mean", "input_std", "head_pooling")
+# stream labels, its window the [stream] table's), not the recipe.
+DERIVED_MODEL_FIELDS = ("labels", "sample_rate", "clip_seconds", "input_mean", "input_std", "head_pooling",
+                        "head_window_frames")
 
 
 @dataclass

@@ -37,12 +37,14 @@ NEGATIVES_SOURCES = ("speechocean762 (Zhang et al., 2021; OpenSLR 101), "
                      "ESC-50 (Piczak, 2015; CC0 / CC BY clips)")
 
 
-def frame_head(cfg: StagesConfig, state: dict, dropout: float) -> StagesModel:
-    """A network with `state`'s weights and a frame head over STREAM_LABELS. A clip head's decoder
+def frame_head(cfg: StagesConfig, state: dict, dropout: float, window: int) -> StagesModel:
+    """A network with `state`'s weights and a frame head over STREAM_LABELS, its logits the mean
+    of the last `window` frames' (StagesConfig.head_window_frames). A clip head's decoder
     rows of the ten commands are kept (the clip logits were the mean of exactly these per frame,
     so the start is the clip model's evidence, frame by frame), _nothing_ starts as the mean of
     its _unknown_ and _silence_ rows; a frame head's is kept whole."""
-    new = dataclasses.replace(cfg, head_pooling="frame", labels=list(STREAM_LABELS), dropout=dropout)
+    new = dataclasses.replace(cfg, head_pooling="frame", labels=list(STREAM_LABELS), dropout=dropout,
+                              head_window_frames=window)
     model = StagesModel(new)
     if cfg.head_pooling == "frame" and list(cfg.labels) == STREAM_LABELS:
         model.load_state_dict(state)
@@ -62,16 +64,16 @@ def frame_head(cfg: StagesConfig, state: dict, dropout: float) -> StagesModel:
 
 def starting_model(recipe, phase) -> tuple[StagesModel, dict | None]:
     """The phase's network before training, and where its weights came from (None: fresh)."""
-    data, dropout = recipe.data, recipe.model.dropout
+    data, dropout, window = recipe.data, recipe.model.dropout, recipe.stream.head_window_frames
     if phase.init_from:
         source = os.path.join(recipe.in_runs(recipe.phase(phase.init_from).out_dir), "last.pt")
         cfg, state, val, trained_on = starting_weights(source, data, dropout)
-        return frame_head(cfg, state, dropout), {"phase": phase.init_from, "val": val, "trained_on": trained_on}
+        return frame_head(cfg, state, dropout, window), {"phase": phase.init_from, "val": val, "trained_on": trained_on}
     if phase.init_model:
         path = recipe.from_recipe(phase.init_model)
         m, meta = load_model(path, torch.float32)
         require_same_held_out(path, meta.get("trained_on", {}), data)
-        return (frame_head(m.cfg, m.state_dict(), dropout),
+        return (frame_head(m.cfg, m.state_dict(), dropout, window),
                 {"model_file": phase.init_model, "metrics": meta.get("metrics", {}),
                  "trained_on": meta.get("trained_on", {})})
     return None, None
@@ -111,7 +113,8 @@ def train_stream_phase(recipe, phase) -> dict:
         mean, std = input_stats(load_clips(tr_items, LABELS)[0])
         cfg = StagesConfig.from_dict({**recipe.model.to_dict(), "labels": list(STREAM_LABELS),
                                       "sample_rate": SAMPLE_RATE, "clip_seconds": 1.0,
-                                      "input_mean": mean, "input_std": std, "head_pooling": "frame"})
+                                      "input_mean": mean, "input_std": std, "head_pooling": "frame",
+                                      "head_window_frames": s.head_window_frames})
         model = StagesModel(cfg, seed=seed)
     cfg = model.cfg
     model.to(device)
@@ -121,7 +124,8 @@ def train_stream_phase(recipe, phase) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: cosine_warmup(i, phase.warmup_steps, total_steps))
     mask_gen = torch.Generator().manual_seed(seed + 13)
     model.frame_mask = FrameMask(recipe.augment, mask_gen)
-    log(f"model: {count_parameters(model)} parameters, head {cfg.head_pooling}, labels {cfg.labels}")
+    log(f"model: {count_parameters(model)} parameters, head {cfg.head_pooling} over "
+        f"{cfg.head_window_frames} frames, labels {cfg.labels}")
 
     trained_on = {"dataset": "speech-commands (shared/data) and negatives (shared/data)",
                   "licence": "Speech Commands, Pete Warden, CC BY 4.0; negatives: " + NEGATIVES_SOURCES,

@@ -40,6 +40,7 @@ def test_the_tiny_stream_recipe_runs_end_to_end(tmp_path, speech_commands, negat
     path = str(tmp_path / "runs" / "stream" / "model.safetensors")
     meta = read_metadata(path)
     assert meta["head"]["pooling"] == "frame" and meta["labels"] == STREAM_LABELS
+    assert meta["head"]["window_frames"] == 5                  # the recipe's [stream] window
     assert meta["trained_on"]["kind"] == "stream" and meta["trained_on"]["negatives_val"] == 5
     assert set(meta["metrics"]["val"]) == {"16000", "8000"}
     assert {"matched", "false_alarms_per_hour", "nothing_accuracy", "score"} <= set(meta["metrics"]["val"]["8000"])
@@ -68,9 +69,10 @@ def test_the_frame_head_starts_from_the_clip_heads_rows(tmp_path, speech_command
     from s4train.stream_loop import frame_head
     recipe = Recipe.load(TINY_STREAM, [f'data.clips="{speech_commands}"'])
     clip = clip_model_file(str(tmp_path / "clip.safetensors"), recipe)
-    model = frame_head(clip.cfg, clip.state_dict(), 0.1)
+    model = frame_head(clip.cfg, clip.state_dict(), 0.1, 7)
     w, old = model.decoder.weight.detach(), clip.decoder.weight.detach()
     assert model.cfg.head_pooling == "frame" and model.cfg.labels == STREAM_LABELS
+    assert model.cfg.head_window_frames == 7
     assert torch.equal(w[:10], old[:10]) and torch.allclose(w[10], old[10:12].mean(0))
     assert torch.equal(model.stages[1].encoder.weight, clip.stages[1].encoder.weight)
 

@@ -73,6 +73,7 @@ class StreamConfig:
     span_before: float = 0.1         # the target span around a command's energy end (s)
     span_after: float = 0.3
     nothing_weight: float = 1.0      # the loss: weight of the _nothing_ frames' mean cross-entropy
+    head_window_frames: int = 1      # the frame head's logits: the mean of the last this many frames'
     val_streams: int = 48            # validation: fixed streams of validation speakers and carve
     val_seconds: float = 10.0
     val_batch_size: int = 8          # validation streams a forward pass (a clip batch is larger)

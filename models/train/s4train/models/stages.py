@@ -11,6 +11,7 @@
          (modules/block.py), Delta_run = Delta whatever f_in is
       -> head: final norm -> mean over frames -> decoder Linear(H_last -> K)     ("mean": a clip head)
       -> head: final norm -> decoder at every frame -> logits [B, F, K]           ("frame": streaming)
+         -> the mean of the last head_window_frames frames' logits (1: each frame's own)
 
 `step_scale` (the argument every model here takes) is f_train / f_in, a pure number; `f_hz` /
 `f_in` are sampling rates in Hz (`input_hz(step_scale)`).
@@ -90,6 +91,7 @@ class StagesConfig:
     head_norm: str | None = None      # None: the last frame stage's norm
     head_norm_eps: float = 1e-5
     head_pooling: str = "mean"        # "mean": one clip's logits; "frame": logits every frame
+    head_window_frames: int = 1       # a frame head's logits: the mean of the last this many frames'
     dropout: float = 0.1
     labels: list = field(default_factory=lambda: list(LABELS))
     sample_rate: int = 16000
@@ -106,6 +108,10 @@ class StagesConfig:
             self.head_norm = self.frame_stages[-1].norm
         if self.head_pooling not in ("mean", "frame"):
             raise ValueError(f"unknown head pooling {self.head_pooling!r} (\"mean\" or \"frame\")")
+        if not 1 <= self.head_window_frames <= 1000 or \
+                (self.head_pooling == "mean" and self.head_window_frames != 1):
+            raise ValueError(f"head_window_frames must be 1 to 1000, and 1 for a clip head; "
+                             f"got {self.head_window_frames}")
         if self.rectifier not in ("square", "abs"):
             raise ValueError(f"unknown rectifier {self.rectifier!r}")
         if not (0.001 <= self.frame_seconds <= 1.0) or not self.log_floor > 0:
@@ -319,8 +325,21 @@ class StagesModel(nn.Module):
         if feats is not None:
             feats["final_norm"] = h
         if self.cfg.head_pooling == "frame":
-            return self.decoder(h)
+            return causal_mean(self.decoder(h), self.cfg.head_window_frames)
         return self.decoder(h.mean(dim=1))
+
+
+def causal_mean(z: torch.Tensor, window: int) -> torch.Tensor:
+    """[B, F, K] -> at each frame the mean of the last `window` frames' rows (fewer at the start):
+    a clip head's mean over a sliding window, so a frame head weighs a word's evidence as the
+    clip head it starts from did, and a word inside running speech shares its window with its
+    neighbours'."""
+    if window == 1:
+        return z
+    c = torch.cumsum(z, dim=1)
+    behind = torch.cat([torch.zeros_like(c[:, :window]), c[:, :-window]], dim=1)[:, :z.shape[1]]
+    count = torch.arange(1, z.shape[1] + 1, device=z.device).clamp(max=window).to(z.dtype)
+    return (c - behind) / count[None, :, None]
 
 
 def param_groups(model: StagesModel, lr: float, weight_decay: float, ssm_lr: float):
