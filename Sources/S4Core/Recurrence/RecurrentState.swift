@@ -1,8 +1,7 @@
 /// The mutable state of one stream in recurrent mode: the SSM state of every channel of every
 /// layer of every stage, the partial frame being pooled, the head's running sum or a streaming
-/// head's window of recent logits, and fixed scratch
-/// buffers. Its memory is fixed at creation and does not grow with the stream. Not thread-safe:
-/// one stream, one state.
+/// head's window of recent logits, and fixed scratch buffers. Its memory is fixed at creation
+/// and does not grow with the stream. Not thread-safe: one stream, one state.
 public final class RecurrentState {
     /// Per stage, per layer: blocks of eight channels × 2M lanes.
     let ssmStates: [[UnsafeMutablePointer<DiscreteLayer.Lanes>]]
